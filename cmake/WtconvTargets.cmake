@@ -1,0 +1,11 @@
+# The Halide targets the AOT objects are compiled for. A list is one function
+# with run-time CPU dispatch: most specific first, the always-usable baseline
+# last (Halide's multi-target rule).
+set(WTCONV_CPU_TARGETS
+    "x86-64-linux-sse41-avx-avx2-f16c-fma-avx512-avx512_skylake;x86-64-linux-sse41-avx-avx2-f16c-fma;x86-64-linux-sse41"
+    CACHE STRING "Halide targets of the CPU pipelines (multi-target dispatch, baseline last)")
+
+# Level counts compiled as fused variants. Level counts beyond the general
+# list run through the staged pipeline (every stage compiled and scheduled).
+set(WTCONV_HAAR_LEVELS 1 2 3 4 5 CACHE STRING "Fused Haar fast-path level counts")
+set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level counts")

@@ -1,0 +1,107 @@
+// The whole WTConv2d forward pass (all levels, DWT -> band conv -> IDWT, plus
+// the base conv and the stride) as ONE Halide pipeline.
+//
+// Compile-time parameters: `levels` (the Funcs of each level are distinct) and
+// `haar` (the fast path: Haar taps folded to constants; otherwise the 2-D
+// filters come from the wt_filter / iwt_filter inputs, any size F). Kernel
+// size k, filter size F, stride and all tensor sizes are run-time values.
+#include "Halide.h"
+
+#include "../schedules/cpu_schedules.h"
+#include "wtconv_algorithm.h"
+
+namespace wtconv {
+
+class FusedForward : public Halide::Generator<FusedForward> {
+public:
+    GeneratorParam<int> levels{"levels", 1, 1, 16};
+    GeneratorParam<bool> haar{"haar", false};
+
+    // input(x, y, c, n): NCHW float32.
+    Input<Buffer<float, 4>> input{"input"};
+    // base_weight(kx, ky, c) and base_bias(c), base_scale folded in.
+    Input<Buffer<float, 3>> base_weight{"base_weight"};
+    Input<Buffer<float, 1>> base_bias{"base_bias"};
+    // band_weight(kx, ky, band, c, level - 1), wavelet_scale folded in.
+    Input<Buffer<float, 5>> band_weight{"band_weight"};
+    // analysis / synthesis (j, i, band, c): the wt_filter / iwt_filter
+    // tensors as they lie in memory. Unused by the Haar fast path.
+    Input<Buffer<float, 4>> analysis{"analysis"};
+    Input<Buffer<float, 4>> synthesis{"synthesis"};
+    Input<int> stride{"stride", 1, 1, 1 << 20};
+    Output<Buffer<float, 4>> output{"output"};
+
+    void generate() {
+        Vars v;
+        const int L = levels;
+        Expr k = base_weight.dim(0).extent();
+        Expr taps = analysis.dim(0).extent();            // analysis filter size F
+        Expr synthesis_taps = synthesis.dim(0).extent();  // may differ from F
+
+        Extent extent{input.dim(0).extent(), input.dim(1).extent()};
+        std::vector<Extent> extents = {extent};
+        Func input_padded = zero_outside(input, extent, plane_args(v), "input_padded");
+
+        std::vector<Func> dwt, bands, conv;
+        Func ll = input_padded;
+        for (int l = 1; l <= L; l++) {
+            const std::string s = std::to_string(l);
+            extents.push_back(half_extent(extents.back()));
+            dwt.push_back(haar ? haar_dwt(ll, v, "dwt_" + s)
+                               : general_dwt(ll, analysis, taps, v, "dwt_" + s));
+            bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
+            Func next_ll("ll_" + s);
+            next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
+            ll = next_ll;
+            Func weights("band_weight_" + s);
+            weights(v.x, v.y, v.b, v.c) = band_weight(v.x, v.y, v.b, v.c, l - 1);
+            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s));
+        }
+
+        std::vector<Func> idwt(L);
+        Func from_below;  // r: the reconstruction of the level below, cropped
+        for (int l = L; l >= 1; l--) {
+            const std::string s = std::to_string(l);
+            Func z("z_" + s);
+            if (l == L) {
+                z(v.x, v.y, v.b, v.c, v.n) = conv[l - 1](v.x, v.y, v.b, v.c, v.n);
+            } else {
+                z(v.x, v.y, v.b, v.c, v.n) =
+                    conv[l - 1](v.x, v.y, v.b, v.c, v.n) +
+                    Halide::select(v.b == 0, from_below(v.x, v.y, v.c, v.n), 0.0f);
+            }
+            Func z_masked = zero_outside(z, extents[l], band_args(v), "z_masked_" + s);
+            idwt[l - 1] = haar ? haar_idwt(z_masked, v, "idwt_" + s)
+                               : general_idwt(z_masked, synthesis, synthesis_taps, v, "idwt_" + s);
+            from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
+                                      "r_" + std::to_string(l - 1));
+        }
+
+        Func base = strided_base_conv(input_padded, base_weight, base_bias, k, stride, v, "base");
+        output(v.x, v.y, v.c, v.n) =
+            base(v.x, v.y, v.c, v.n) + from_below(v.x * stride, v.y * stride, v.c, v.n);
+
+        set_estimates();
+        if (!using_autoscheduler()) {
+            FusedFuncs funcs{output, base, input_padded, dwt, conv, idwt};
+            schedule_fused_cpu(funcs, v, get_target());
+        }
+    }
+
+private:
+    // Sizes for autoschedulers: the WTConvNeXt-T stage 1 shape, k = 5.
+    void set_estimates() {
+        input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        base_weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
+        base_bias.set_estimates({{0, 96}});
+        band_weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, 96}, {0, levels}});
+        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        stride.set_estimate(1);
+        output.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+    }
+};
+
+}  // namespace wtconv
+
+HALIDE_REGISTER_GENERATOR(wtconv::FusedForward, wtconv_fused)

@@ -1,0 +1,117 @@
+// Each stage of the layer alone, through memory: the staged baseline (what
+// the reference module does), the path for level counts beyond the fused
+// variants, and the per-stage tests. Same algorithm functions as the fused
+// pipeline, general 2-D filters.
+#include "Halide.h"
+
+#include "../schedules/cpu_schedules.h"
+#include "wtconv_algorithm.h"
+
+namespace wtconv {
+
+// bands(x, y, band, c, n) = DWT of plane(x, y, c, n); the output extent is
+// ceil(w / 2) x ceil(h / 2) of the input's.
+class DwtStage : public Halide::Generator<DwtStage> {
+public:
+    Input<Buffer<float, 4>> plane{"plane"};
+    Input<Buffer<float, 4>> analysis{"analysis"};
+    Output<Buffer<float, 5>> bands{"bands"};
+
+    void generate() {
+        Vars v;
+        Func padded = zero_outside(plane, {plane.dim(0).extent(), plane.dim(1).extent()},
+                                   plane_args(v), "plane_padded");
+        Func dwt = general_dwt(padded, analysis, analysis.dim(0).extent(), v, "dwt");
+        bands(band_args(v)) = dwt(band_args(v));
+        schedule_stage_cpu(bands, {padded, dwt}, v, get_target());
+    }
+};
+
+// conv(x, y, band, c, n) = conv_same(bands, weight(., ., band, c)), same size.
+class BandConvStage : public Halide::Generator<BandConvStage> {
+public:
+    Input<Buffer<float, 5>> bands{"bands"};
+    Input<Buffer<float, 4>> weight{"weight"};
+    Output<Buffer<float, 5>> conv{"conv"};
+
+    void generate() {
+        Vars v;
+        Func padded = zero_outside(bands, {bands.dim(0).extent(), bands.dim(1).extent()},
+                                   band_args(v), "bands_padded");
+        Func c = band_conv(padded, weight, weight.dim(0).extent(), v, "band_conv");
+        conv(band_args(v)) = c(band_args(v));
+        schedule_stage_cpu(conv, {padded, c}, v, get_target());
+    }
+};
+
+// plane(x, y, c, n) = IDWT of the bands, with `below` (the reconstruction of
+// the level below, the bands' size) added to band 0 first, cropped to the
+// output's extent.
+class IdwtStage : public Halide::Generator<IdwtStage> {
+public:
+    Input<Buffer<float, 5>> bands{"bands"};
+    Input<Buffer<float, 4>> below{"below"};
+    Input<Buffer<float, 4>> synthesis{"synthesis"};
+    Output<Buffer<float, 4>> plane{"plane"};
+
+    void generate() {
+        Vars v;
+        Func z("z");
+        z(band_args(v)) = bands(band_args(v)) +
+                          Halide::select(v.b == 0, below(v.x, v.y, v.c, v.n), 0.0f);
+        Func z_masked = zero_outside(z, {bands.dim(0).extent(), bands.dim(1).extent()},
+                                     band_args(v), "z_masked");
+        Func idwt = general_idwt(z_masked, synthesis, synthesis.dim(0).extent(), v, "idwt");
+        plane(plane_args(v)) = idwt(plane_args(v));
+        schedule_stage_cpu(plane, {idwt}, v, get_target());
+    }
+};
+
+// output = base conv of input (scale and bias folded) + detail(x*s, y*s).
+class BaseStage : public Halide::Generator<BaseStage> {
+public:
+    Input<Buffer<float, 4>> input{"input"};
+    Input<Buffer<float, 3>> weight{"weight"};
+    Input<Buffer<float, 1>> bias{"bias"};
+    Input<Buffer<float, 4>> detail{"detail"};
+    Input<int> stride{"stride", 1, 1, 1 << 20};
+    Output<Buffer<float, 4>> output{"output"};
+
+    void generate() {
+        Vars v;
+        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
+                                   plane_args(v), "input_padded");
+        Func base = strided_base_conv(padded, weight, bias, weight.dim(0).extent(), stride, v, "base");
+        output(plane_args(v)) =
+            base(plane_args(v)) + detail(v.x * stride, v.y * stride, v.c, v.n);
+        schedule_stage_cpu(output, {padded, base}, v, get_target());
+    }
+};
+
+// A plain depthwise k x k conv with 'same' padding: the yardstick the layer's
+// cost is compared with.
+class DepthwiseConv : public Halide::Generator<DepthwiseConv> {
+public:
+    Input<Buffer<float, 4>> input{"input"};
+    Input<Buffer<float, 3>> weight{"weight"};
+    Output<Buffer<float, 4>> output{"output"};
+
+    void generate() {
+        Vars v;
+        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
+                                   plane_args(v), "input_padded");
+        Func no_bias("no_bias");
+        no_bias(v.c) = 0.0f;
+        Func conv = strided_base_conv(padded, weight, no_bias, weight.dim(0).extent(), 1, v, "conv");
+        output(plane_args(v)) = conv(plane_args(v));
+        schedule_stage_cpu(output, {padded, conv}, v, get_target());
+    }
+};
+
+}  // namespace wtconv
+
+HALIDE_REGISTER_GENERATOR(wtconv::DwtStage, wtconv_dwt)
+HALIDE_REGISTER_GENERATOR(wtconv::BandConvStage, wtconv_band_conv)
+HALIDE_REGISTER_GENERATOR(wtconv::IdwtStage, wtconv_idwt)
+HALIDE_REGISTER_GENERATOR(wtconv::BaseStage, wtconv_base)
+HALIDE_REGISTER_GENERATOR(wtconv::DepthwiseConv, wtconv_depthwise)

@@ -1,0 +1,134 @@
+// wtconv: the WTConv2d forward pass ("Wavelet Convolutions for Large
+// Receptive Fields", ECCV 2024) on the CPU, compiled ahead of time with Halide.
+// User code needs only this header and libwtconv.
+//
+//   wtconv::StateDict sd = ...;                 // views of the PyTorch tensors
+//   auto layer = wtconv::Layer::from_state_dict(sd, "stages.0.blocks.1.conv_dw.");
+//   layer.forward(wtconv::ConstTensor::nchw(x, N, C, H, W),
+//                 wtconv::Tensor::nchw(y, N, C, Ho, Wo));
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// Symbols of the shared library's API (everything else in it is hidden).
+#define WTCONV_API __attribute__((visibility("default")))
+
+namespace wtconv {
+
+// Every error the library reports. The message names the tensor or argument
+// at fault and the shapes involved.
+class WTCONV_API Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A read-only view of one named float32 tensor of a state dict (row-major,
+// contiguous), e.g. a PyTorch tensor's data_ptr() and its shape.
+struct TensorView {
+    const float *data = nullptr;
+    std::vector<int64_t> shape;
+};
+
+// PyTorch state_dict keys (with any prefix) -> tensors. Not owned: the
+// layer copies what it needs at construction.
+using StateDict = std::map<std::string, TensorView>;
+
+// A 4-D NCHW float32 view: element (n, c, h, w) is at
+// data[n * strides[0] + c * strides[1] + h * strides[2] + w * strides[3]]
+// (strides in elements). Any positive strides: contiguous NCHW, a crop of a
+// larger tensor, a channel slice, ...
+template<typename T>
+struct BasicTensor {
+    T *data = nullptr;
+    std::array<int64_t, 4> shape{};    // N, C, H, W
+    std::array<int64_t, 4> strides{};  // in elements
+
+    // A contiguous NCHW tensor.
+    static BasicTensor nchw(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
+        return {data, {n, c, h, w}, {c * h * w, h * w, w, 1}};
+    }
+};
+using ConstTensor = BasicTensor<const float>;
+using Tensor = BasicTensor<float>;
+
+// What a layer is, for building one from scratch.
+struct Config {
+    int channels = 0;
+    int kernel_size = 5;
+    int levels = 1;
+    std::string wavelet = "db1";  // any PyWavelets discrete wavelet name
+    int stride = 1;
+    bool bias = true;
+};
+
+// Which compiled pipeline runs a forward.
+enum class Path {
+    automatic,      // the fastest one that covers the layer
+    fused_haar,     // one fused pipeline, Haar taps as constants (levels 1..5)
+    fused_general,  // one fused pipeline, any filters (levels 1..8)
+    staged,         // every stage through memory, any level count
+};
+WTCONV_API const char *to_string(Path path);
+
+struct Variant {
+    Path path;
+    int levels;
+    std::string isa;  // the CPU variant the dispatcher picks here: avx512, avx2 or sse41
+};
+
+class WTCONV_API Layer {
+public:
+    // From PyTorch-named tensors (SPEC.md): base_conv.weight [C,1,k,k],
+    // base_conv.bias [C] (optional), base_scale.weight [1,C,1,1],
+    // wavelet_convs.{i}.weight [4C,1,k,k], wavelet_scale.{i}.weight
+    // [1,4C,1,1], wt_filter / iwt_filter [4C,1,F,F], each key prefixed with
+    // `prefix`. Kernel size, levels and bias come from the tensors. Without
+    // the filter tensors, `wavelet` names the PyWavelets wavelet to use.
+    static Layer from_state_dict(const StateDict &tensors, const std::string &prefix = "",
+                                 int stride = 1,
+                                 const std::optional<std::string> &wavelet = std::nullopt);
+
+    // From a config and the learned tensors (the same names, without the
+    // filters: those come from config.wavelet). Shapes must match the config.
+    static Layer from_config(const Config &config, const StateDict &tensors,
+                             const std::string &prefix = "");
+
+    // The names of the wavelets the library knows (PyWavelets' discrete ones).
+    static std::vector<std::string> wavelets();
+
+    Layer(Layer &&) noexcept;
+    Layer &operator=(Layer &&) noexcept;
+    ~Layer();
+
+    int channels() const;
+    int kernel_size() const;
+    int levels() const;
+    int stride() const;
+    int filter_size() const;  // F of the analysis filters
+    bool has_bias() const;
+    bool is_haar() const;     // filters are exactly the reference's db1 / haar ones
+
+    // Output shape for an input of shape {N, C, H, W}.
+    std::array<int64_t, 4> output_shape(const std::array<int64_t, 4> &input_shape) const;
+
+    // y = layer(x). x: [N, C, H, W]; y: [N, C, (H-1)/s+1, (W-1)/s+1]; x and
+    // y must not overlap. Safe to call from several threads at once.
+    void forward(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
+
+    // The pipeline and CPU variant that forward(.., path) runs.
+    Variant variant(Path path = Path::automatic) const;
+
+private:
+    struct Impl;
+    explicit Layer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wtconv

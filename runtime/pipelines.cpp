@@ -1,0 +1,186 @@
+#include "pipelines.h"
+
+#include "HalideRuntime.h"
+#include "wtconv_stage_band_conv.h"
+#include "wtconv_stage_base.h"
+#include "wtconv_stage_depthwise.h"
+#include "wtconv_stage_dwt.h"
+#include "wtconv_stage_idwt.h"
+
+#include <mutex>
+#include <vector>
+
+// The fused variants, declared from the generated table (CMake names them).
+#define WTCONV_FUSED_VARIANT(haar, levels, fn)                                                   \
+    extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
+                      halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
+#include "wtconv_variants.inc"
+#undef WTCONV_FUSED_VARIANT
+
+namespace wtconv::detail {
+namespace {
+
+using FusedFn = int (*)(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *,
+                        halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
+struct FusedVariant {
+    bool haar;
+    int levels;
+    FusedFn fn;
+};
+
+const std::vector<FusedVariant> &fused_variants() {
+    static const std::vector<FusedVariant> variants = {
+#define WTCONV_FUSED_VARIANT(haar, levels, fn) {haar, levels, fn},
+#include "wtconv_variants.inc"
+#undef WTCONV_FUSED_VARIANT
+    };
+    return variants;
+}
+
+// Halide reports errors through a process-wide handler (the default one
+// aborts); ours keeps the message for the thread that made the call.
+thread_local std::string last_halide_error;
+
+void keep_halide_error(void *, const char *message) { last_halide_error = message; }
+
+void install_error_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] { halide_set_error_handler(keep_halide_error); });
+}
+
+void check(int result, const char *pipeline) {
+    if (result != 0) {
+        std::string message = last_halide_error;
+        last_halide_error.clear();
+        throw Error(std::string("pipeline ") + pipeline + " failed (Halide error " +
+                    std::to_string(result) + "): " + message);
+    }
+}
+
+template<typename T>
+Halide::Runtime::Buffer<T, 4> make_view(const BasicTensor<T> &t) {
+    halide_dimension_t dims[4] = {
+        {0, int32_t(t.shape[3]), int32_t(t.strides[3])},
+        {0, int32_t(t.shape[2]), int32_t(t.strides[2])},
+        {0, int32_t(t.shape[1]), int32_t(t.strides[1])},
+        {0, int32_t(t.shape[0]), int32_t(t.strides[0])},
+    };
+    return Halide::Runtime::Buffer<T, 4>(t.data, 4, dims);
+}
+
+}  // namespace
+
+InputBuffer halide_view(const ConstTensor &t) { return make_view(t); }
+OutputBuffer halide_view(const Tensor &t) { return make_view(t); }
+
+int max_fused_levels(bool haar) {
+    int most = 0;
+    for (const FusedVariant &v : fused_variants()) {
+        if (v.haar == haar) most = std::max(most, v.levels);
+    }
+    return most;
+}
+
+void run_fused(const PreparedWeights &w, bool haar, int stride, const InputBuffer &x, OutputBuffer &y) {
+    install_error_handler();
+    for (const FusedVariant &v : fused_variants()) {
+        if (v.haar == haar && v.levels == w.levels) {
+            // Halide takes non-const halide_buffer_t*; the inputs are only read.
+            auto in = x;
+            auto base_weight = w.base_weight;
+            auto base_bias = w.base_bias;
+            auto band_weight = w.band_weight;
+            auto analysis = w.analysis;
+            auto synthesis = w.synthesis;
+            check(v.fn(in.raw_buffer(), base_weight.raw_buffer(), base_bias.raw_buffer(),
+                       band_weight.raw_buffer(), analysis.raw_buffer(), synthesis.raw_buffer(), stride,
+                       y.raw_buffer()),
+                  haar ? "fused_haar" : "fused_general");
+            return;
+        }
+    }
+    throw Error("no fused " + std::string(haar ? "Haar" : "general") + " variant for " +
+                std::to_string(w.levels) + " levels");
+}
+
+void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y) {
+    install_error_handler();
+    const int C = x.dim(2).extent(), N = x.dim(3).extent();
+    auto analysis = w.analysis;
+    auto synthesis = w.synthesis;
+
+    // Down: DWT then band conv at every level, all through memory.
+    std::vector<Halide::Runtime::Buffer<float, 5>> convs;
+    std::vector<std::pair<int, int>> sizes = {{x.dim(0).extent(), x.dim(1).extent()}};
+    InputBuffer ll = x;
+    std::vector<Halide::Runtime::Buffer<float, 5>> bands_of_level;
+    for (int l = 0; l < w.levels; l++) {
+        const int wl = (sizes.back().first + 1) / 2, hl = (sizes.back().second + 1) / 2;
+        sizes.push_back({wl, hl});
+        Halide::Runtime::Buffer<float, 5> bands(wl, hl, 4, C, N);
+        check(wtconv_stage_dwt(ll.raw_buffer(), analysis.raw_buffer(), bands.raw_buffer()), "stage_dwt");
+        Halide::Runtime::Buffer<float, 5> conv(wl, hl, 4, C, N);
+        auto weight = w.band_weight.sliced(4, l);
+        check(wtconv_stage_band_conv(bands.raw_buffer(), weight.raw_buffer(), conv.raw_buffer()),
+              "stage_band_conv");
+        convs.push_back(std::move(conv));
+        ll = bands.sliced(2, 0);  // the raw LL band is the next level's input
+        bands_of_level.push_back(std::move(bands));
+    }
+
+    // Up: IDWT of each level with the reconstruction from below.
+    Halide::Runtime::Buffer<float, 4> below(sizes.back().first, sizes.back().second, C, N);
+    below.fill(0.0f);
+    for (int l = w.levels - 1; l >= 0; l--) {
+        Halide::Runtime::Buffer<float, 4> up(sizes[l].first, sizes[l].second, C, N);
+        check(wtconv_stage_idwt(convs[l].raw_buffer(), below.raw_buffer(), synthesis.raw_buffer(),
+                                up.raw_buffer()),
+              "stage_idwt");
+        below = std::move(up);
+    }
+
+    auto in = x;
+    auto base_weight = w.base_weight;
+    auto base_bias = w.base_bias;
+    check(wtconv_stage_base(in.raw_buffer(), base_weight.raw_buffer(), base_bias.raw_buffer(),
+                            below.raw_buffer(), stride, y.raw_buffer()),
+          "stage_base");
+}
+
+void run_depthwise(const Halide::Runtime::Buffer<float, 3> &weight, const InputBuffer &x, OutputBuffer &y) {
+    install_error_handler();
+    auto in = x;
+    auto wt = weight;
+    check(wtconv_stage_depthwise(in.raw_buffer(), wt.raw_buffer(), y.raw_buffer()), "depthwise");
+}
+
+std::string dispatched_isa() {
+    // Mirrors the multi-target list (most specific first): the first entry
+    // whose features this CPU has is the one Halide's wrapper runs.
+    const std::string targets = WTCONV_CPU_TARGETS;
+    size_t start = 0;
+    while (start <= targets.size()) {
+        size_t end = targets.find(';', start);
+        if (end == std::string::npos) end = targets.size();
+        const std::string t = targets.substr(start, end - start);
+        auto wants = [&](const char *feature) { return t.find(feature) != std::string::npos; };
+        bool ok = true;
+        if (wants("avx512")) {
+            ok = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+        }
+        if (wants("avx2")) ok = ok && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (wants("sse41")) ok = ok && __builtin_cpu_supports("sse4.1");
+        if (ok) {
+            if (wants("avx512")) return "avx512";
+            if (wants("avx2")) return "avx2";
+            if (wants("sse41")) return "sse41";
+            return "baseline";
+        }
+        start = end + 1;
+    }
+    return "baseline";
+}
+
+}  // namespace wtconv::detail

@@ -1,0 +1,32 @@
+// Calling the AOT pipelines: the fused variants (dispatched by level count
+// and path), the staged path, and the plain depthwise conv. Inputs here are
+// already checked by the caller (layer.cpp); Halide's own checks stay on as
+// a second line, their failures turned into wtconv::Error.
+#pragma once
+
+#include "weights.h"
+
+namespace wtconv::detail {
+
+using InputBuffer = Halide::Runtime::Buffer<const float, 4>;
+using OutputBuffer = Halide::Runtime::Buffer<float, 4>;
+
+// A Halide view (x, y, c, n) of an NCHW tensor whose width stride is 1.
+InputBuffer halide_view(const ConstTensor &t);
+OutputBuffer halide_view(const Tensor &t);
+
+// The largest level count compiled as a fused variant of each path (0: none).
+int max_fused_levels(bool haar);
+
+void run_fused(const PreparedWeights &w, bool haar, int stride, const InputBuffer &x,
+               OutputBuffer &y);
+void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y);
+
+// y = conv_same(x, weight(kx, ky, c)), a plain depthwise k x k conv.
+void run_depthwise(const Halide::Runtime::Buffer<float, 3> &weight, const InputBuffer &x,
+                   OutputBuffer &y);
+
+// The CPU variant Halide's dispatcher picks on this machine.
+std::string dispatched_isa();
+
+}  // namespace wtconv::detail
