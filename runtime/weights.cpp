@@ -33,7 +33,7 @@ public:
     std::string full_name(const std::string &name) const { return prefix_ + name; }
 
     // The tensor, checked to be 4-D (or `dims`-D) with positive sizes and data.
-    const TensorView &get(const std::string &name, size_t dims) const {
+    const TensorView &get_any_shape(const std::string &name, size_t dims) const {
         auto it = tensors_.find(prefix_ + name);
         if (it == tensors_.end()) {
             throw Error("missing tensor '" + prefix_ + name + "' in the state dict");
@@ -55,7 +55,7 @@ public:
 
     // The tensor, checked to have exactly `shape`.
     const TensorView &get(const std::string &name, const std::vector<int64_t> &shape) const {
-        const TensorView &t = get(name, shape.size());
+        const TensorView &t = get_any_shape(name, shape.size());
         if (t.shape != shape) {
             throw Error("tensor '" + prefix_ + name + "' has shape " + shape_string(t.shape) +
                         ": expected " + shape_string(shape));
@@ -71,7 +71,7 @@ private:
 // wt_filter / iwt_filter [4C, 1, F, F], F even: the module's transforms
 // only produce the right sizes for even, square filters.
 int filter_taps(const LayerTensors &t, const std::string &name, int channels) {
-    const TensorView &f = t.get(name, 4);
+    const TensorView &f = t.get_any_shape(name, 4);
     const int64_t taps = f.shape[2];
     if (f.shape[0] != 4 * int64_t(channels) || f.shape[1] != 1 || f.shape[3] != taps ||
         taps % 2 != 0) {
@@ -106,7 +106,7 @@ PreparedWeights prepare_weights(const StateDict &tensors, const std::string &pre
     LayerTensors t(tensors, prefix);
     PreparedWeights w;
 
-    const TensorView &base = t.get("base_conv.weight", 4);
+    const TensorView &base = t.get_any_shape("base_conv.weight", 4);
     const int64_t C = base.shape[0], k = base.shape[2];
     if (base.shape[1] != 1 || base.shape[3] != k) {
         throw Error("tensor '" + t.full_name("base_conv.weight") + "' has shape " +
@@ -164,8 +164,8 @@ PreparedWeights prepare_weights(const StateDict &tensors, const std::string &pre
     if (has_analysis) {
         w.analysis_taps = filter_taps(t, "wt_filter", w.channels);
         w.synthesis_taps = filter_taps(t, "iwt_filter", w.channels);
-        w.analysis = filter_buffer(t.get("wt_filter", 4).data, w.analysis_taps, w.channels);
-        w.synthesis = filter_buffer(t.get("iwt_filter", 4).data, w.synthesis_taps, w.channels);
+        w.analysis = filter_buffer(t.get_any_shape("wt_filter", 4).data, w.analysis_taps, w.channels);
+        w.synthesis = filter_buffer(t.get_any_shape("iwt_filter", 4).data, w.synthesis_taps, w.channels);
     } else {
         if (!wavelet) {
             throw Error("missing tensors '" + t.full_name("wt_filter") + "' and '" +

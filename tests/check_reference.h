@@ -1,0 +1,53 @@
+// Runs a layer and compares every output element with the double-precision
+// reference: |y - ref| <= tol * (magnitude of the terms that made it).
+#pragma once
+
+#include "reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace wtconv::testing {
+
+// Float32 rounding over the layer's chain of sums, relative to the sum of
+// |terms| (the magnitude pass of the reference).
+constexpr double kRelativeTolerance = 1e-6;
+
+inline ::testing::AssertionResult matches_reference(const std::vector<float> &y, const std::vector<double> &ref,
+                                                     const std::vector<double> &magnitude) {
+    if (y.size() != ref.size()) return ::testing::AssertionFailure() << "size " << y.size() << " vs " << ref.size();
+    size_t worst = 0;
+    double worst_ratio = 0;
+    for (size_t i = 0; i < y.size(); i++) {
+        const double err = std::fabs(double(y[i]) - ref[i]);
+        const double ratio = err / (kRelativeTolerance * magnitude[i] + 1e-30);
+        if (!(ratio <= 1.0) && !(ratio <= worst_ratio)) {  // NaN counts as a failure
+            worst = i;
+            worst_ratio = std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio;
+        }
+    }
+    if (worst_ratio > 1.0) {
+        return ::testing::AssertionFailure() << "element " << worst << ": got " << y[worst] << ", reference "
+                                             << ref[worst] << " (term magnitude " << magnitude[worst] << ", "
+                                             << worst_ratio << "x the tolerance)";
+    }
+    return ::testing::AssertionSuccess();
+}
+
+// Runs layer(x) through `path` on a fresh random input of shape [N, C, H, W].
+inline void expect_layer_matches_reference(const RandomLayer &spec, int N, int H, int W, Path path, Random &rnd) {
+    SCOPED_TRACE("N=" + std::to_string(N) + " H=" + std::to_string(H) + " W=" + std::to_string(W) + " path=" +
+                 to_string(path));
+    Layer layer = spec.make_layer();
+    const int C = spec.channels;
+    std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+    const auto out = layer.output_shape({N, C, H, W});
+    std::vector<float> y(size_t(out[0] * out[1] * out[2] * out[3]), std::numeric_limits<float>::quiet_NaN());
+    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]),
+                  path);
+    EXPECT_TRUE(matches_reference(y, reference_forward(spec, x, N, H, W), reference_forward(spec, x, N, H, W, true)));
+}
+
+}  // namespace wtconv::testing

@@ -1,0 +1,102 @@
+// The layer against the double-precision reference over the configuration
+// space: fast and general paths, every level count the variants cover and
+// beyond (staged), even and odd kernels, every PyWavelets wavelet, custom
+// filters, strides, odd, prime and 1x1 planes.
+#include "check_reference.h"
+
+namespace wtconv::testing {
+namespace {
+
+TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
+    Random rnd(1);
+    for (int levels = 1; levels <= 5; levels++) {
+        for (int k : {3, 5, 7}) {
+            LayerSpec spec{rnd.uniform(1, 4), k, levels, 1, rnd.uniform(0, 1) ? "db1" : "haar", true};
+            SCOPED_TRACE(describe(spec));
+            RandomLayer layer = random_layer(spec, rnd);
+            ASSERT_EQ(layer.make_layer().variant().path, Path::fused_haar);
+            expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(1, 40), rnd.uniform(1, 40),
+                                           Path::automatic, rnd);
+        }
+    }
+}
+
+TEST(Exactness, WTConvNeXtShapes) {
+    Random rnd(2);
+    // Stage shapes of WTConvNeXt-T (channels reduced to keep the double
+    // reference quick): 56 (5 levels), 28 (4), 14 (3), 7 (2), k = 5, Haar.
+    for (auto [size, levels] : {std::pair{56, 5}, {28, 4}, {14, 3}, {7, 2}}) {
+        LayerSpec spec{4, 5, levels, 1, "db1", true};
+        SCOPED_TRACE(describe(spec));
+        expect_layer_matches_reference(random_layer(spec, rnd), 2, size, size, Path::automatic, rnd);
+    }
+}
+
+TEST(Exactness, RandomConfigurationsAllPaths) {
+    Random rnd(3);
+    const std::vector<std::string> wavelets = {"db1", "haar", "db2", "db3", "sym4", "coif1", "bior2.2",
+                                               "rbio1.3", "bior3.1", "db6", "sym2", "rbio3.3", "custom:4"};
+    for (int trial = 0; trial < 40; trial++) {
+        LayerSpec spec;
+        spec.channels = rnd.uniform(1, 4);
+        spec.kernel_size = rnd.uniform(1, 8);
+        spec.levels = rnd.uniform(1, 8);
+        spec.stride = rnd.uniform(1, 4);
+        spec.wavelet = rnd.pick(wavelets);
+        spec.bias = rnd.uniform(0, 1);
+        SCOPED_TRACE("trial " + std::to_string(trial) + ": " + describe(spec));
+        RandomLayer layer = random_layer(spec, rnd);
+        const int N = rnd.uniform(1, 2), H = rnd.uniform(1, 37), W = rnd.uniform(1, 37);
+        expect_layer_matches_reference(layer, N, H, W, Path::automatic, rnd);
+        expect_layer_matches_reference(layer, N, H, W, Path::fused_general, rnd);
+        expect_layer_matches_reference(layer, N, H, W, Path::staged, rnd);
+    }
+}
+
+TEST(Exactness, LevelsBeyondTheFusedVariantsRunStaged) {
+    Random rnd(4);
+    for (int levels : {9, 10, 12}) {
+        LayerSpec spec{2, rnd.pick(std::vector<int>{3, 4, 5}), levels, rnd.uniform(1, 2), rnd.pick(std::vector<std::string>{"db1", "sym3"}), true};
+        SCOPED_TRACE(describe(spec));
+        RandomLayer layer = random_layer(spec, rnd);
+        EXPECT_EQ(layer.make_layer().variant().path, Path::staged);
+        expect_layer_matches_reference(layer, 1, rnd.uniform(20, 70), rnd.uniform(20, 70), Path::automatic, rnd);
+    }
+}
+
+TEST(Exactness, EveryPyWaveletsWavelet) {
+    Random rnd(5);
+    const std::vector<std::string> names = Layer::wavelets();
+    ASSERT_EQ(names.size(), 106u);
+    for (const std::string &name : names) {
+        LayerSpec spec{1, rnd.uniform(1, 5), 2, 1, name, true};
+        SCOPED_TRACE(describe(spec));
+        expect_layer_matches_reference(random_layer(spec, rnd), 1, rnd.uniform(5, 14), rnd.uniform(5, 14),
+                                       Path::automatic, rnd);
+    }
+}
+
+TEST(Exactness, CustomNonSeparableFilters) {
+    Random rnd(6);
+    for (int taps : {2, 4, 8}) {
+        LayerSpec spec{2, rnd.uniform(2, 5), rnd.uniform(1, 4), rnd.uniform(1, 2), "custom:" + std::to_string(taps), true};
+        SCOPED_TRACE(describe(spec));
+        RandomLayer layer = random_layer(spec, rnd);
+        EXPECT_FALSE(layer.make_layer().is_haar());
+        expect_layer_matches_reference(layer, 1, rnd.uniform(3, 30), rnd.uniform(3, 30), Path::automatic, rnd);
+    }
+}
+
+TEST(Exactness, TinyAndPrimePlanes) {
+    Random rnd(7);
+    for (auto [h, w] : {std::pair{1, 1}, {1, 2}, {2, 1}, {1, 7}, {7, 1}, {2, 2}, {3, 3}, {13, 17}, {31, 2}}) {
+        for (const char *wavelet : {"db1", "db4"}) {
+            LayerSpec spec{3, rnd.uniform(1, 7), rnd.uniform(1, 6), rnd.uniform(1, 3), wavelet, true};
+            SCOPED_TRACE(describe(spec));
+            expect_layer_matches_reference(random_layer(spec, rnd), 2, h, w, Path::automatic, rnd);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace wtconv::testing
