@@ -1,0 +1,218 @@
+// The public API's contract: bad tensors and arguments give a wtconv::Error
+// naming what is wrong (never a crash or a write out of bounds), strided
+// views, NaN propagation, concurrent forwards, variant reporting.
+#include "check_reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+namespace wtconv::testing {
+namespace {
+
+// EXPECT that `statement` throws wtconv::Error whose message contains `part`.
+#define EXPECT_ERROR_MENTIONS(statement, part)                                                      \
+    do {                                                                                            \
+        try {                                                                                       \
+            statement;                                                                              \
+            ADD_FAILURE() << "no wtconv::Error thrown; expected one mentioning '" << (part) << "'"; \
+        } catch (const wtconv::Error &e) {                                                          \
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos)                          \
+                << "message: " << e.what() << "\nshould mention: " << (part);                       \
+        }                                                                                           \
+    } while (0)
+
+RandomLayer small_layer(Random &rnd, int levels = 2) { return random_layer({3, 5, levels, 1, "db1", true}, rnd); }
+
+TEST(StateDictErrors, MissingAndMisshapenTensorsAreNamed) {
+    Random rnd(31);
+    RandomLayer l = small_layer(rnd);
+    const std::string p = "stages.0.blocks.1.conv_dw.";
+
+    auto without = [&](const std::string &key) {
+        StateDict sd = l.state_dict(p);
+        sd.erase(p + key);
+        return sd;
+    };
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(without("base_conv.weight"), p), p + "base_conv.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(without("base_scale.weight"), p), p + "base_scale.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(without("wavelet_convs.0.weight"), p), p + "wavelet_convs.0.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(without("wavelet_scale.1.weight"), p), p + "wavelet_scale.1.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(without("iwt_filter"), p), p + "iwt_filter");
+    // No filters and no wavelet name.
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(l.state_dict(p, false), p), "wavelet");
+    // Wrong prefix: nothing found.
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(l.state_dict(p), "stages.9."), "stages.9.base_conv.weight");
+
+    auto reshaped = [&](const std::string &key, std::vector<int64_t> shape) {
+        StateDict sd = l.state_dict(p);
+        sd[p + key].shape = std::move(shape);
+        return sd;
+    };
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("wavelet_convs.1.weight", {12, 1, 3, 3}), p),
+                          "'" + p + "wavelet_convs.1.weight' has shape [12, 1, 3, 3]: expected [12, 1, 5, 5]");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("base_conv.weight", {3, 2, 5, 5}), p), "depthwise");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("base_conv.weight", {3, 1, 5, 4}), p), "[3, 1, 5, 4]");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("base_conv.bias", {4}), p), "base_conv.bias");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("base_scale.weight", {3}), p), "base_scale.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("wt_filter", {12, 1, 3, 3}), p), "F even");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("wt_filter", {12, 1, 2, 4}), p), "wt_filter");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(reshaped("base_conv.weight", {0, 1, 5, 5}), p), "[0, 1, 5, 5]");
+
+    StateDict null_data = l.state_dict(p);
+    null_data[p + "wavelet_scale.0.weight"].data = nullptr;
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(null_data, p), "wavelet_scale.0.weight");
+
+    // A scale with no conv of its level.
+    StateDict extra = l.state_dict(p);
+    extra[p + "wavelet_scale.2.weight"] = extra[p + "wavelet_scale.1.weight"];
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(extra, p), "wavelet_convs.2.weight");
+
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(l.state_dict(p), p, 0), "stride");
+    EXPECT_ERROR_MENTIONS(Layer::from_state_dict(l.state_dict(p, false), p, 1, std::string("db99")), "db99");
+}
+
+TEST(StateDictErrors, ConfigMustAgreeWithTensors) {
+    Random rnd(32);
+    RandomLayer l = small_layer(rnd);
+    const StateDict sd = l.state_dict("", false);
+    EXPECT_NO_THROW(Layer::from_config({3, 5, 2, "db1", 1, true}, sd));
+    EXPECT_ERROR_MENTIONS(Layer::from_config({4, 5, 2, "db1", 1, true}, sd), "config.channels");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({3, 3, 2, "db1", 1, true}, sd), "base_conv.weight");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({3, 5, 3, "db1", 1, true}, sd), "config.levels");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({3, 5, 2, "db1", 1, false}, sd), "base_conv.bias");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({3, 5, 2, "nope", 1, true}, sd), "unknown wavelet 'nope'");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({0, 5, 2, "db1", 1, true}, sd), "config.channels");
+    EXPECT_ERROR_MENTIONS(Layer::from_config({3, 5, 2, "db1", 1, true}, l.state_dict()), "wt_filter");
+}
+
+TEST(ForwardErrors, ShapesSizesPointersAndOverlap) {
+    Random rnd(33);
+    Layer layer = small_layer(rnd).make_layer();
+    std::vector<float> x(2 * 3 * 9 * 10, 1.0f), y(2 * 3 * 9 * 10, 0.0f);
+    auto X = ConstTensor::nchw(x.data(), 2, 3, 9, 10);
+    auto Y = Tensor::nchw(y.data(), 2, 3, 9, 10);
+    EXPECT_NO_THROW(layer.forward(X, Y));
+
+    EXPECT_ERROR_MENTIONS(layer.forward(ConstTensor::nchw(x.data(), 2, 4, 9, 10), Y), "3 channels");
+    EXPECT_ERROR_MENTIONS(layer.forward(X, Tensor::nchw(y.data(), 2, 3, 9, 9)), "expected [2, 3, 9, 10]");
+    EXPECT_ERROR_MENTIONS(layer.forward(ConstTensor::nchw(x.data(), 0, 3, 9, 10), Tensor::nchw(y.data(), 0, 3, 9, 10)),
+                          "every size must be >= 1");
+    EXPECT_ERROR_MENTIONS(layer.forward(ConstTensor::nchw(nullptr, 2, 3, 9, 10), Y), "null pointer");
+    EXPECT_ERROR_MENTIONS(layer.forward(X, Tensor{y.data(), {2, 3, 9, 10}, {270, 90, 10, -1}}), "strides");
+    EXPECT_ERROR_MENTIONS(layer.forward(X, Tensor{x.data(), {2, 3, 9, 10}, {270, 90, 10, 1}}), "overlap");
+    EXPECT_ERROR_MENTIONS(layer.forward(ConstTensor::nchw(x.data(), 1, 3, 70000, 70000),
+                                        Tensor::nchw(y.data(), 1, 3, 70000, 70000)),
+                          "2^31");
+    EXPECT_NO_THROW(layer.forward(X, Y, Path::fused_general));
+}
+
+TEST(ForwardErrors, PathsThatDoNotCoverTheLayer) {
+    Random rnd(34);
+    Layer sym = random_layer({2, 3, 2, 1, "sym4", true}, rnd).make_layer();
+    EXPECT_FALSE(sym.is_haar());
+    EXPECT_ERROR_MENTIONS(sym.variant(Path::fused_haar), "fused_haar needs Haar");
+    Layer deep = random_layer({2, 3, 9, 1, "db1", true}, rnd).make_layer();
+    EXPECT_ERROR_MENTIONS(deep.variant(Path::fused_general), "at most 8 levels");
+    EXPECT_EQ(deep.variant().path, Path::staged);
+}
+
+TEST(Variants, ReportPathLevelsAndIsa) {
+    Random rnd(35);
+    Layer haar = small_layer(rnd, 3).make_layer();
+    const Variant v = haar.variant();
+    EXPECT_EQ(v.path, Path::fused_haar);
+    EXPECT_EQ(v.levels, 3);
+    EXPECT_TRUE(v.isa == "avx512" || v.isa == "avx2" || v.isa == "sse41") << v.isa;
+    EXPECT_EQ(haar.variant(Path::staged).path, Path::staged);
+    EXPECT_EQ(random_layer({1, 3, 2, 1, "db2", true}, rnd).make_layer().variant().path, Path::fused_general);
+}
+
+TEST(Forward, NaNPropagatesAsTheReferenceDoes) {
+    Random rnd(36);
+    RandomLayer spec = small_layer(rnd, 2);
+    Layer layer = spec.make_layer();
+    const int N = 1, C = 3, H = 20, W = 20;
+    std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+    x[size_t(1) * H * W + 3 * W + 4] = std::nanf("");  // channel 1, (3, 4)
+    std::vector<float> y(x.size());
+    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), N, C, H, W));
+    const std::vector<double> ref = reference_forward(spec, x, N, H, W);
+    int nans = 0;
+    for (size_t i = 0; i < y.size(); i++) {
+        ASSERT_EQ(std::isnan(y[i]), std::isnan(ref[i])) << "at " << i;
+        nans += std::isnan(y[i]);
+    }
+    EXPECT_GT(nans, 0);
+    EXPECT_LT(nans, H * W);  // other channels and far pixels stay finite
+}
+
+TEST(Forward, StridedViewsInAndOut) {
+    Random rnd(37);
+    RandomLayer spec = random_layer({3, 5, 3, 2, "db1", true}, rnd);
+    Layer layer = spec.make_layer();
+    const int N = 2, C = 3, H = 15, W = 12;
+    const auto out = layer.output_shape({N, C, H, W});
+    std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+    std::vector<float> want(size_t(out[0] * out[1] * out[2] * out[3]));
+    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(want.data(), out[0], out[1], out[2], out[3]));
+    EXPECT_TRUE(matches_reference(want, reference_forward(spec, x, N, H, W), reference_forward(spec, x, N, H, W, true)));
+
+    // x as a crop at an offset inside a larger [N, C+1, H+3, W+5] tensor,
+    // y as every other column of a wider tensor, with a sentinel elsewhere.
+    const int BH = H + 3, BW = W + 5;
+    std::vector<float> big(size_t(N) * (C + 1) * BH * BW, std::nanf(""));
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++)
+                    big[((size_t(n) * (C + 1) + c + 1) * BH + h + 2) * BW + w + 3] = x[((size_t(n) * C + c) * H + h) * W + w];
+    ConstTensor xv{big.data() + (1 * BH + 2) * BW + 3, {N, C, H, W}, {int64_t(C + 1) * BH * BW, int64_t(BH) * BW, BW, 1}};
+    const int64_t Wy = 2 * out[3] + 1;
+    std::vector<float> ybig(size_t(out[0] * out[1] * out[2]) * Wy, -1234.5f);
+    Tensor yv{ybig.data(), out, {out[1] * out[2] * Wy, out[2] * Wy, Wy, 2}};
+    layer.forward(xv, yv);
+    for (int64_t n = 0; n < out[0]; n++)
+        for (int64_t c = 0; c < out[1]; c++)
+            for (int64_t h = 0; h < out[2]; h++)
+                for (int64_t w = 0; w < Wy; w++) {
+                    const float got = ybig[((n * out[1] + c) * out[2] + h) * Wy + w];
+                    if (w % 2 == 0 && w / 2 < out[3]) {
+                        ASSERT_EQ(got, want[((n * out[1] + c) * out[2] + h) * out[3] + w / 2]);
+                    } else {
+                        ASSERT_EQ(got, -1234.5f) << "wrote outside the output view";
+                    }
+                }
+}
+
+TEST(Forward, ConcurrentCallsOnOneLayer) {
+    Random rnd(38);
+    RandomLayer spec = random_layer({4, 5, 3, 1, "db1", true}, rnd);
+    Layer layer = spec.make_layer();
+    const int N = 1, C = 4, H = 33, W = 31;
+    std::vector<std::vector<float>> xs, ys(6), want(6);
+    for (int t = 0; t < 6; t++) {
+        xs.push_back(rnd.nonzero_vector(size_t(N) * C * H * W));
+        want[t].resize(xs[t].size());
+        ys[t].resize(xs[t].size());
+        layer.forward(ConstTensor::nchw(xs[t].data(), N, C, H, W), Tensor::nchw(want[t].data(), N, C, H, W));
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; t++) {
+        threads.emplace_back([&, t] {
+            for (int rep = 0; rep < 20; rep++) {
+                layer.forward(ConstTensor::nchw(xs[t].data(), N, C, H, W), Tensor::nchw(ys[t].data(), N, C, H, W),
+                              t % 2 ? Path::fused_general : Path::automatic);
+            }
+        });
+    }
+    for (auto &th : threads) th.join();
+    for (int t = 0; t < 6; t++) {
+        EXPECT_TRUE(matches_reference(ys[t], std::vector<double>(want[t].begin(), want[t].end()),
+                                      reference_forward(spec, xs[t], N, H, W, true)));
+    }
+}
+
+}  // namespace
+}  // namespace wtconv::testing
