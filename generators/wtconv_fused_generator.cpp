@@ -58,7 +58,7 @@ public:
             conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s));
         }
 
-        std::vector<Func> idwt(L);
+        std::vector<Func> idwt(L), z_masked(L);
         Func from_below;  // r: the reconstruction of the level below, cropped
         for (int l = L; l >= 1; l--) {
             const std::string s = std::to_string(l);
@@ -70,21 +70,23 @@ public:
                     conv[l - 1](v.x, v.y, v.b, v.c, v.n) +
                     Halide::select(v.b == 0, from_below(v.x, v.y, v.c, v.n), 0.0f);
             }
-            Func z_masked = zero_outside(z, extents[l], band_args(v), "z_masked_" + s);
-            idwt[l - 1] = haar ? haar_idwt(z_masked, v, "idwt_" + s)
-                               : general_idwt(z_masked, synthesis, synthesis_taps, v, "idwt_" + s);
+            z_masked[l - 1] = zero_outside(z, extents[l], band_args(v), "z_masked_" + s);
+            idwt[l - 1] = haar ? haar_idwt(z_masked[l - 1], v, "idwt_" + s)
+                               : general_idwt(z_masked[l - 1], synthesis, synthesis_taps, v, "idwt_" + s);
             from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
                                       "r_" + std::to_string(l - 1));
         }
 
         Func base = strided_base_conv(input_padded, base_weight, base_bias, k, stride, v, "base");
+        // Output pixels lie inside the input plane, where level 1's IDWT needs
+        // no mask.
         output(v.x, v.y, v.c, v.n) =
-            base(v.x, v.y, v.c, v.n) + from_below(v.x * stride, v.y * stride, v.c, v.n);
+            base(v.x, v.y, v.c, v.n) + idwt[0](v.x * stride, v.y * stride, v.c, v.n);
 
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, conv, idwt};
-            schedule_fused_cpu(funcs, v, get_target());
+            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt};
+            schedule_fused_cpu(funcs, v, stride, get_target());
         }
     }
 

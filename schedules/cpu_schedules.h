@@ -17,10 +17,11 @@
 namespace wtconv {
 
 // The Funcs of the fused pipeline that a schedule places. Index l - 1 holds
-// level l.
+// level l. `bands` and `z_masked` are the zero-padded arrays the band convs
+// and IDWTs read.
 struct FusedFuncs {
     Halide::Func output, base, input_padded;
-    std::vector<Halide::Func> dwt, band_conv, idwt;
+    std::vector<Halide::Func> dwt, bands, band_conv, z_masked, idwt;
 };
 
 // Vectors no wider than a level typically is: deep levels are a few pixels
@@ -36,28 +37,45 @@ inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int
     }
 }
 
-inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Target &target) {
+// Computed once per plane, over the region its consumers need.
+inline void per_plane(Halide::Func f, Halide::Func output, const Halide::Var &plane, const Halide::Var &x,
+                      int width) {
+    f.compute_at(output, plane);
+    vectorize_pure_and_updates(f, x, width);
+}
+
+inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr &stride,
+                               const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var cn("cn");
+    Halide::Var cn("cn"), xo("xo"), xi("xi");
     f.output.fuse(v.c, v.n, cn).parallel(cn);
-    f.output.vectorize(v.x, natural, TailStrategy::GuardWithIf);
+    f.output.split(v.x, xo, xi, natural, TailStrategy::GuardWithIf).vectorize(xi);
+    // Stride 1 (nearly every layer) gets dense loads; other strides gather.
+    f.output.specialize(stride == 1);
 
-    f.base.compute_at(f.output, v.y);
-    f.base.vectorize(v.x, natural, TailStrategy::GuardWithIf);
-    f.base.update().vectorize(v.x, natural, TailStrategy::GuardWithIf);
+    // The base conv of one output vector, accumulated in registers.
+    f.base.compute_at(f.output, xo);
+    vectorize_pure_and_updates(f.base, v.x, natural);
 
-    f.input_padded.compute_at(f.output, cn).vectorize(v.x, natural, TailStrategy::RoundUp);
-
+    // Every array a stencil reads is stored zero-padded, so the hot loops
+    // read plain memory instead of clamped (gathered) coordinates.
+    per_plane(f.input_padded, f.output, cn, v.x, natural);
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        const int width = level_vector_width(natural, static_cast<int>(i) + 1);
-        f.dwt[i].compute_at(f.output, cn).bound(v.b, 0, 4).reorder(v.x, v.b, v.y);
-        vectorize_pure_and_updates(f.dwt[i], v.x, width);
-        f.band_conv[i].compute_at(f.output, cn).bound(v.b, 0, 4).reorder(v.x, v.b, v.y);
-        vectorize_pure_and_updates(f.band_conv[i], v.x, width);
+        const int level = static_cast<int>(i) + 1;
+        const int width = level_vector_width(natural, level);
+        // The DWT over the level's valid region (no clamps in its loads),
+        // then its zero-padded copy.
+        per_plane(f.dwt[i], f.output, cn, v.x, width);
+        f.dwt[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b).unroll(v.b);  // Haar: the mux over bands folds away
+        per_plane(f.bands[i], f.output, cn, v.x, width);
+        f.bands[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
+        per_plane(f.band_conv[i], f.output, cn, v.x, width);
+        f.band_conv[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
+        per_plane(f.z_masked[i], f.output, cn, v.x, width);
+        f.z_masked[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
         // The IDWT writes the level above: twice as wide.
-        f.idwt[i].compute_at(f.output, cn);
-        vectorize_pure_and_updates(f.idwt[i], v.x, level_vector_width(natural, static_cast<int>(i)));
+        per_plane(f.idwt[i], f.output, cn, v.x, level_vector_width(natural, level - 1));
     }
 }
 
