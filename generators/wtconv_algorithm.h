@@ -108,11 +108,14 @@ inline Func band_conv(const Func &bands, const Func &weights, Expr k, const Vars
 }
 
 // IDWT with Haar taps folded to constants: each output pixel takes the four
-// bands of its 2x2 block with the signs of its position in the block.
-inline Func haar_idwt(const Func &z, const Vars &v, const std::string &name) {
+// bands of its 2x2 block with the signs of its position in the block. The
+// Func is evaluated at pixel (x * stride, y * stride): the top level of a
+// strided layer computes only the pixels the output keeps.
+inline Func haar_idwt(const Func &z, const Vars &v, const std::string &name, Expr stride = 1) {
     const Expr t = haar_tap();
-    Expr xs = v.x / 2, ys = v.y / 2;
-    Expr odd_x = (v.x % 2) == 1, odd_y = (v.y % 2) == 1;
+    Expr X = v.x * stride, Y = v.y * stride;
+    Expr xs = X / 2, ys = Y / 2;
+    Expr odd_x = (X % 2) == 1, odd_y = (Y % 2) == 1;
     Expr ll = z(xs, ys, 0, v.c, v.n), lh = z(xs, ys, 1, v.c, v.n);
     Expr hl = z(xs, ys, 2, v.c, v.n), hh = z(xs, ys, 3, v.c, v.n);
     Expr rows = Halide::select(odd_y, ll - lh, ll + lh);   // LH changes sign on odd rows
@@ -125,17 +128,19 @@ inline Func haar_idwt(const Func &z, const Vars &v, const std::string &name) {
 // IDWT (grouped transposed conv, stride 2) with any 2-D synthesis filters:
 // synthesis(j, i, band, c) holds iwt_filter[4c + band, 0, i, j]. Output (X, Y)
 // takes taps i = (Y + p) % 2 + 2m, j = (X + p) % 2 + 2n from input pixel
-// ((Y + p - i) / 2, (X + p - j) / 2).
+// ((Y + p - i) / 2, (X + p - j) / 2). Evaluated at (x * stride, y * stride),
+// as haar_idwt.
 inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const Vars &v,
-                         const std::string &name) {
+                         const std::string &name, Expr stride = 1) {
     Expr p = taps / 2 - 1;
     RDom r(0, taps / 2, 0, taps / 2, 0, 4, name + "_r");
-    Expr px = (v.x + p) % 2, py = (v.y + p) % 2;
+    Expr X = v.x * stride, Y = v.y * stride;
+    Expr px = (X + p) % 2, py = (Y + p) % 2;
     Func idwt(name);
     idwt(v.x, v.y, v.c, v.n) = 0.0f;
     idwt(v.x, v.y, v.c, v.n) +=
         synthesis(px + 2 * r.x, py + 2 * r.y, r.z, v.c) *
-        z((v.x + p - px) / 2 - r.x, (v.y + p - py) / 2 - r.y, r.z, v.c, v.n);
+        z((X + p - px) / 2 - r.x, (Y + p - py) / 2 - r.y, r.z, v.c, v.n);
     return idwt;
 }
 

@@ -24,6 +24,10 @@ const char *to_string(Path path) {
     return "unknown";
 }
 
+const char *to_string(Layout layout) {
+    return layout == Layout::channels_last ? "channels_last" : "nchw";
+}
+
 struct Layer::Impl {
     PreparedWeights weights;
     int stride = 1;
@@ -76,25 +80,37 @@ std::pair<uintptr_t, uintptr_t> byte_range(const BasicTensor<T> &t) {
     return {first, first + uintptr_t(last) * sizeof(float) + sizeof(float) - 1};
 }
 
-// A contiguous copy of x, for views whose width stride is not 1.
-std::vector<float> packed_copy(const ConstTensor &x) {
-    std::vector<float> out(size_t(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3]));
-    size_t i = 0;
-    for (int64_t n = 0; n < x.shape[0]; n++)
-        for (int64_t c = 0; c < x.shape[1]; c++)
-            for (int64_t h = 0; h < x.shape[2]; h++)
-                for (int64_t w = 0; w < x.shape[3]; w++)
-                    out[i++] = x.data[n * x.strides[0] + c * x.strides[1] + h * x.strides[2] + w * x.strides[3]];
-    return out;
+// Whether a view can be handed to a pipeline of `layout` as it is: the
+// pipelines read NCHW rows with unit width stride, and channels-last pixels
+// with unit channel stride.
+template<typename T>
+bool fits(const BasicTensor<T> &t, Layout layout) {
+    return layout == Layout::nchw ? (t.strides[3] == 1 || t.shape[3] == 1) : (t.strides[1] == 1 || t.shape[1] == 1);
 }
 
-void scatter(const std::vector<float> &packed, const Tensor &y) {
-    size_t i = 0;
-    for (int64_t n = 0; n < y.shape[0]; n++)
-        for (int64_t c = 0; c < y.shape[1]; c++)
-            for (int64_t h = 0; h < y.shape[2]; h++)
-                for (int64_t w = 0; w < y.shape[3]; w++)
-                    y.data[n * y.strides[0] + c * y.strides[1] + h * y.strides[2] + w * y.strides[3]] = packed[i++];
+template<typename T>
+BasicTensor<T> contiguous(T *data, const std::array<int64_t, 4> &s, Layout layout) {
+    return layout == Layout::nchw ? BasicTensor<T>::nchw(data, s[0], s[1], s[2], s[3])
+                                  : BasicTensor<T>::nhwc(data, s[0], s[1], s[2], s[3]);
+}
+
+// Copies every element of `from` to `to` (same shape, any strides).
+template<typename T>
+void copy_elements(const BasicTensor<T> &from, const Tensor &to) {
+    for (int64_t n = 0; n < from.shape[0]; n++)
+        for (int64_t c = 0; c < from.shape[1]; c++)
+            for (int64_t h = 0; h < from.shape[2]; h++)
+                for (int64_t w = 0; w < from.shape[3]; w++)
+                    to.data[n * to.strides[0] + c * to.strides[1] + h * to.strides[2] + w * to.strides[3]] =
+                        from.data[n * from.strides[0] + c * from.strides[1] + h * from.strides[2] + w * from.strides[3]];
+}
+
+// Unit strides on size-1 dimensions, so Halide's stride constraints hold.
+template<typename T>
+BasicTensor<T> normalized(BasicTensor<T> t, Layout layout) {
+    if (layout == Layout::nchw && t.shape[3] == 1) t.strides[3] = 1;
+    if (layout == Layout::channels_last && t.shape[1] == 1) t.strides[1] = 1;
+    return t;
 }
 
 }  // namespace
@@ -116,7 +132,7 @@ Layer Layer::from_state_dict(const StateDict &tensors, const std::string &prefix
 Layer Layer::from_config(const Config &config, const StateDict &tensors, const std::string &prefix) {
     if (config.channels < 1) throw Error("config.channels must be >= 1, got " + std::to_string(config.channels));
     if (config.kernel_size < 1) throw Error("config.kernel_size must be >= 1, got " + std::to_string(config.kernel_size));
-    if (config.levels < 1) throw Error("config.levels must be >= 1, got " + std::to_string(config.levels));
+    if (config.levels < 0) throw Error("config.levels must be >= 0, got " + std::to_string(config.levels));
     detail::wavelet_filters(config.wavelet);  // throws on an unknown name
     for (const char *filter : {"wt_filter", "iwt_filter"}) {
         if (tensors.count(prefix + filter)) {
@@ -156,10 +172,19 @@ std::array<int64_t, 4> Layer::output_shape(const std::array<int64_t, 4> &s) cons
     return {s[0], s[1], (s[2] - 1) / impl_->stride + 1, (s[3] - 1) / impl_->stride + 1};
 }
 
-Variant Layer::variant(Path path) const {
+Layout Layer::layout_for(const ConstTensor &x, const Tensor &y) {
+    // The input's layout wins; an input that fits both (C or W of 1) or
+    // neither follows the output.
+    const bool x_nchw = fits(x, Layout::nchw), x_last = fits(x, Layout::channels_last);
+    if (x_last && !x_nchw) return Layout::channels_last;
+    if (x_nchw && !x_last) return Layout::nchw;
+    return fits(y, Layout::channels_last) && !fits(y, Layout::nchw) ? Layout::channels_last : Layout::nchw;
+}
+
+Variant Layer::variant(Path path, Layout layout) const {
     const PreparedWeights &w = impl_->weights;
-    const bool haar_ok = w.haar && w.levels <= detail::max_fused_levels(true);
-    const bool general_ok = w.levels <= detail::max_fused_levels(false);
+    const bool haar_ok = w.haar && w.levels >= 1 && w.levels <= detail::max_fused_levels(true);
+    const bool general_ok = w.levels >= 1 && w.levels <= detail::max_fused_levels(false);
     if (path == Path::automatic) {
         path = haar_ok ? Path::fused_haar : general_ok ? Path::fused_general : Path::staged;
     }
@@ -170,10 +195,10 @@ Variant Layer::variant(Path path) const {
                     ") and " + std::to_string(w.levels) + " levels");
     }
     if (path == Path::fused_general && !general_ok) {
-        throw Error("path fused_general covers at most " + std::to_string(detail::max_fused_levels(false)) +
+        throw Error("path fused_general covers 1 to " + std::to_string(detail::max_fused_levels(false)) +
                     " levels; this layer has " + std::to_string(w.levels) + " (use the staged path)");
     }
-    return {path, w.levels, detail::dispatched_isa()};
+    return {path, path == Path::staged ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
 void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
@@ -193,33 +218,32 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     if (xr.first <= yr.second && yr.first <= xr.second) {
         throw Error("tensors x (input) and y (output) overlap in memory: forward cannot run in place");
     }
-    const Variant v = variant(path);
+    const Variant v = variant(path, layout_for(x, y));
 
-    // The pipelines read and write rows with unit stride; other views go
-    // through a packed copy.
+    // Views a pipeline cannot take as they are go through a contiguous copy.
     std::vector<float> x_packed, y_packed;
     ConstTensor xin = x;
     Tensor yout = y;
-    if (x.strides[3] != 1 && x.shape[3] > 1) {
-        x_packed = packed_copy(x);
-        xin = ConstTensor::nchw(x_packed.data(), x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    if (!fits(x, v.layout)) {
+        x_packed.resize(size_t(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3]));
+        Tensor packed = contiguous(x_packed.data(), x.shape, v.layout);
+        copy_elements(x, packed);
+        xin = ConstTensor{packed.data, packed.shape, packed.strides};
     }
-    const bool scatter_y = y.strides[3] != 1 && y.shape[3] > 1;
+    const bool scatter_y = !fits(y, v.layout);
     if (scatter_y) {
         y_packed.resize(size_t(y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3]));
-        yout = Tensor::nchw(y_packed.data(), y.shape[0], y.shape[1], y.shape[2], y.shape[3]);
+        yout = contiguous(y_packed.data(), y.shape, v.layout);
     }
-    if (xin.shape[3] == 1) xin.strides[3] = 1;
-    if (yout.shape[3] == 1) yout.strides[3] = 1;
 
-    detail::InputBuffer hx = detail::halide_view(xin);
-    detail::OutputBuffer hy = detail::halide_view(yout);
+    detail::InputBuffer hx = detail::halide_view(normalized(xin, v.layout));
+    detail::OutputBuffer hy = detail::halide_view(normalized(yout, v.layout));
     if (v.path == Path::staged) {
         detail::run_staged(w, impl_->stride, hx, hy);
     } else {
-        detail::run_fused(w, v.path == Path::fused_haar, impl_->stride, hx, hy);
+        detail::run_fused(w, v.path == Path::fused_haar, v.layout == Layout::channels_last, impl_->stride, hx, hy);
     }
-    if (scatter_y) scatter(y_packed, y);
+    if (scatter_y) copy_elements(ConstTensor{yout.data, yout.shape, yout.strides}, y);
 }
 
 }  // namespace wtconv

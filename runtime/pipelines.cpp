@@ -11,7 +11,7 @@
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
-#define WTCONV_FUSED_VARIANT(haar, levels, fn)                                                   \
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, fn)                                    \
     extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
                       halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 #include "wtconv_variants.inc"
@@ -23,14 +23,14 @@ namespace {
 using FusedFn = int (*)(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *,
                         halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 struct FusedVariant {
-    bool haar;
+    bool haar, channels_last;
     int levels;
     FusedFn fn;
 };
 
 const std::vector<FusedVariant> &fused_variants() {
     static const std::vector<FusedVariant> variants = {
-#define WTCONV_FUSED_VARIANT(haar, levels, fn) {haar, levels, fn},
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, fn) {haar, channels_last, levels, fn},
 #include "wtconv_variants.inc"
 #undef WTCONV_FUSED_VARIANT
     };
@@ -81,10 +81,11 @@ int max_fused_levels(bool haar) {
     return most;
 }
 
-void run_fused(const PreparedWeights &w, bool haar, int stride, const InputBuffer &x, OutputBuffer &y) {
+void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,
+               OutputBuffer &y) {
     install_error_handler();
     for (const FusedVariant &v : fused_variants()) {
-        if (v.haar == haar && v.levels == w.levels) {
+        if (v.haar == haar && v.channels_last == channels_last && v.levels == w.levels) {
             // Halide takes non-const halide_buffer_t*; the inputs are only read.
             auto in = x;
             auto base_weight = w.base_weight;
@@ -99,8 +100,8 @@ void run_fused(const PreparedWeights &w, bool haar, int stride, const InputBuffe
             return;
         }
     }
-    throw Error("no fused " + std::string(haar ? "Haar" : "general") + " variant for " +
-                std::to_string(w.levels) + " levels");
+    throw Error("no fused " + std::string(haar ? "Haar" : "general") + (channels_last ? " channels-last" : " NCHW") +
+                " variant for " + std::to_string(w.levels) + " levels");
 }
 
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y) {
@@ -113,7 +114,6 @@ void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, Outp
     std::vector<Halide::Runtime::Buffer<float, 5>> convs;
     std::vector<std::pair<int, int>> sizes = {{x.dim(0).extent(), x.dim(1).extent()}};
     InputBuffer ll = x;
-    std::vector<Halide::Runtime::Buffer<float, 5>> bands_of_level;
     for (int l = 0; l < w.levels; l++) {
         const int wl = (sizes.back().first + 1) / 2, hl = (sizes.back().second + 1) / 2;
         sizes.push_back({wl, hl});
@@ -124,8 +124,7 @@ void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, Outp
         check(wtconv_stage_band_conv(bands.raw_buffer(), weight.raw_buffer(), conv.raw_buffer()),
               "stage_band_conv");
         convs.push_back(std::move(conv));
-        ll = bands.sliced(2, 0);  // the raw LL band is the next level's input
-        bands_of_level.push_back(std::move(bands));
+        ll = bands.sliced(2, 0);  // the raw LL band is the next level's input (shares bands' memory)
     }
 
     // Up: IDWT of each level with the reconstruction from below.

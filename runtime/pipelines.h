@@ -11,14 +11,15 @@ namespace wtconv::detail {
 using InputBuffer = Halide::Runtime::Buffer<const float, 4>;
 using OutputBuffer = Halide::Runtime::Buffer<float, 4>;
 
-// A Halide view (x, y, c, n) of an NCHW tensor whose width stride is 1.
+// A Halide view (x, y, c, n) of a tensor (any strides; the pipelines want
+// width stride 1 for NCHW and channel stride 1 for channels-last).
 InputBuffer halide_view(const ConstTensor &t);
 OutputBuffer halide_view(const Tensor &t);
 
 // The largest level count compiled as a fused variant of each path (0: none).
 int max_fused_levels(bool haar);
 
-void run_fused(const PreparedWeights &w, bool haar, int stride, const InputBuffer &x,
+void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,
                OutputBuffer &y);
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y);
 

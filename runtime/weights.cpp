@@ -120,11 +120,9 @@ PreparedWeights prepare_weights(const StateDict &tensors, const std::string &pre
     w.kernel_size = static_cast<int>(k);
     const TensorView &base_scale = t.get("base_scale.weight", {1, C, 1, 1});
 
+    // Levels: as many as there are consecutive wavelet_convs.{i}. Zero is a
+    // layer the reference module accepts too (wt_levels=0: the base conv only).
     while (t.has("wavelet_convs." + std::to_string(w.levels) + ".weight")) w.levels++;
-    if (w.levels == 0) {
-        throw Error("missing tensor '" + t.full_name("wavelet_convs.0.weight") +
-                    "' in the state dict: a WTConv2d layer has at least one level");
-    }
     if (t.has("wavelet_scale." + std::to_string(w.levels) + ".weight")) {
         throw Error("tensor '" + t.full_name("wavelet_scale." + std::to_string(w.levels) + ".weight") +
                     "' has no matching '" +

@@ -22,6 +22,9 @@ namespace wtconv {
 struct FusedFuncs {
     Halide::Func output, base, input_padded;
     std::vector<Halide::Func> dwt, bands, band_conv, z_masked, idwt;
+    // Weights (kx, ky[, b], c): inline wrappers of the inputs.
+    Halide::Func base_weight, analysis, synthesis;
+    std::vector<Halide::Func> band_weight;
 };
 
 // Vectors no wider than a level typically is: deep levels are a few pixels
@@ -55,7 +58,7 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
     f.output.specialize(stride == 1);
 
     // The base conv of one output vector, accumulated in registers.
-    f.base.compute_at(f.output, xo);
+    f.base.compute_at(f.output, xo).store_in(Halide::MemoryType::Stack);
     vectorize_pure_and_updates(f.base, v.x, natural);
 
     // Every array a stencil reads is stored zero-padded, so the hot loops
@@ -76,6 +79,71 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
         f.z_masked[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
         // The IDWT writes the level above: twice as wide.
         per_plane(f.idwt[i], f.output, cn, v.x, level_vector_width(natural, level - 1));
+    }
+}
+
+// Channels-last (NHWC): vectors run along channels, so every stage is dense
+// whatever the plane size (deep levels are 1 to 4 pixels wide, which
+// width-vectors waste). One parallel task is a block of channels of one
+// image; inside it every array of every level is stored channels-innermost
+// over its whole (padded) plane.
+inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
+    using Halide::TailStrategy;
+    const bool bands = f.dimensions() == 5;
+    if (bands) {
+        f.reorder_storage(v.c, v.x, v.y, v.b, v.n).reorder(v.c, v.x, v.y, v.b).bound(v.b, 0, 4);
+    } else {
+        f.reorder_storage(v.c, v.x, v.y, v.n).reorder(v.c, v.x, v.y);
+    }
+    f.vectorize(v.c, width, TailStrategy::GuardWithIf);
+    for (int u = 0; u < f.num_update_definitions(); u++) {
+        // Reductions: the taps loop inside each pixel, around one
+        // accumulator vector.
+        std::vector<Halide::VarOrRVar> order = {v.c};
+        for (const Halide::RVar &r : f.rvars(u)) order.emplace_back(r);
+        order.emplace_back(v.x);
+        order.emplace_back(v.y);
+        if (bands) order.emplace_back(v.b);
+        f.update(u).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
+    }
+}
+
+inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
+                                             const Halide::Target &target) {
+    using Halide::TailStrategy;
+    const int natural = target.natural_vector_size<float>();
+    Halide::Var co("co"), ci("ci"), task("task");
+    // Full channel blocks (the last one shifted inwards) when there are
+    // enough channels: every per-pixel scratch then has a constant size and
+    // lives on the stack. Fewer channels: one guarded block.
+    for (TailStrategy tail : {TailStrategy::ShiftInwards, TailStrategy::GuardWithIf}) {
+        Halide::Stage stage = tail == TailStrategy::ShiftInwards ? Halide::Stage(f.output.specialize(channels >= natural))
+                                                                 : Halide::Stage(f.output);
+        stage.split(v.c, co, ci, natural, tail)
+            .reorder(ci, v.x, v.y, co, v.n)
+            .fuse(co, v.n, task)
+            .parallel(task)
+            .vectorize(ci);
+    }
+
+    // The base conv of one output pixel's channel vector, in registers.
+    f.base.compute_at(f.output, v.x).store_in(Halide::MemoryType::Stack);
+    vectorize_channels(f.base, v, natural);
+
+    // Weights re-laid out channels-innermost once per task: a vector of
+    // channels then loads one tap of 16 channels, not a gather.
+    std::vector<Halide::Func> per_task = {f.base_weight, f.analysis, f.synthesis};
+    per_task.insert(per_task.end(), f.band_weight.begin(), f.band_weight.end());
+    // Every array a stencil reads is stored zero-padded per task. A Haar DWT
+    // (no reduction) is computed straight into its padded array.
+    per_task.push_back(f.input_padded);
+    for (size_t i = 0; i < f.dwt.size(); i++) {
+        if (f.dwt[i].has_update_definition()) per_task.push_back(f.dwt[i]);
+        per_task.insert(per_task.end(), {f.bands[i], f.band_conv[i], f.z_masked[i], f.idwt[i]});
+    }
+    for (Halide::Func g : per_task) {
+        g.compute_at(f.output, task);
+        vectorize_channels(g, v, natural);
     }
 }
 

@@ -36,17 +36,38 @@ inline ::testing::AssertionResult matches_reference(const std::vector<float> &y,
     return ::testing::AssertionSuccess();
 }
 
-// Runs layer(x) through `path` on a fresh random input of shape [N, C, H, W].
-inline void expect_layer_matches_reference(const RandomLayer &spec, int N, int H, int W, Path path, Random &rnd) {
+// Runs layer(x) through `path` on a fresh random input of shape [N, C, H, W]
+// stored in `layout` (the output in the same layout), and checks it against
+// the reference (which works in NCHW).
+inline void expect_layer_matches_reference(const RandomLayer &spec, int N, int H, int W, Path path, Random &rnd,
+                                           Layout layout = Layout::nchw) {
     SCOPED_TRACE("N=" + std::to_string(N) + " H=" + std::to_string(H) + " W=" + std::to_string(W) + " path=" +
-                 to_string(path));
+                 to_string(path) + " layout=" + to_string(layout));
     Layer layer = spec.make_layer();
     const int C = spec.channels;
     std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
     const auto out = layer.output_shape({N, C, H, W});
     std::vector<float> y(size_t(out[0] * out[1] * out[2] * out[3]), std::numeric_limits<float>::quiet_NaN());
-    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]),
-                  path);
+    if (layout == Layout::nchw) {
+        layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]),
+                      path);
+    } else {
+        // The same values in channels-last memory, in and out.
+        std::vector<float> x_last(x.size()), y_last(y.size(), std::numeric_limits<float>::quiet_NaN());
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < H * W; i++) x_last[(size_t(n) * H * W + i) * C + c] = x[(size_t(n) * C + c) * H * W + i];
+        const Tensor Y = Tensor::nhwc(y_last.data(), out[0], out[1], out[2], out[3]);
+        const ConstTensor X = ConstTensor::nhwc(x_last.data(), N, C, H, W);
+        if (path != Path::staged && C > 1 && W > 1) {
+            EXPECT_EQ(Layer::layout_for(X, Y), Layout::channels_last);
+        }
+        layer.forward(X, Y, path);
+        const int64_t plane = out[2] * out[3];
+        for (int64_t n = 0; n < out[0]; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < plane; i++) y[(n * C + c) * plane + i] = y_last[(n * plane + i) * C + c];
+    }
     EXPECT_TRUE(matches_reference(y, reference_forward(spec, x, N, H, W), reference_forward(spec, x, N, H, W, true)));
 }
 

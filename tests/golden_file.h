@@ -161,7 +161,7 @@ inline std::map<std::string, GoldenTensor> read_golden(const std::string &path) 
                 // Every element is 4 bytes, so a count beyond remaining()/4 is
                 // already an error; checking before multiplying avoids overflow.
                 if (uint64_t(dim) > (r.remaining() / 4) / elements) {
-                    r.fail(label + " has more elements than the file can hold");
+                    r.fail("truncated: " + label + " has more elements than the file holds");
                 }
                 elements *= uint64_t(dim);
             }

@@ -103,7 +103,7 @@ inline std::vector<double> reference_forward(const RandomLayer &layer, const std
                 ll = d[0];  // the raw LL band
             }
             // Up.
-            Plane r(g.back()[0].h, g.back()[0].w);
+            Plane r = g.empty() ? Plane(H, W) : Plane(g.back()[0].h, g.back()[0].w);
             for (int l = layer.levels - 1; l >= 0; l--) {
                 std::vector<Plane> z = g[l];
                 for (size_t i = 0; i < z[0].v.size(); i++) z[0].v[i] += r.v[i];

@@ -114,8 +114,22 @@ TEST(ForwardErrors, PathsThatDoNotCoverTheLayer) {
     EXPECT_FALSE(sym.is_haar());
     EXPECT_ERROR_MENTIONS(sym.variant(Path::fused_haar), "fused_haar needs Haar");
     Layer deep = random_layer({2, 3, 9, 1, "db1", true}, rnd).make_layer();
-    EXPECT_ERROR_MENTIONS(deep.variant(Path::fused_general), "at most 8 levels");
+    EXPECT_ERROR_MENTIONS(deep.variant(Path::fused_general), "1 to 8 levels");
     EXPECT_EQ(deep.variant().path, Path::staged);
+}
+
+TEST(Forward, ZeroLevelsIsTheBaseConvAlone) {
+    // The reference module accepts wt_levels=0: no wavelet tensors, y =
+    // base_scale * (conv(x) + bias).
+    Random rnd(39);
+    for (int stride : {1, 2}) {
+        RandomLayer spec = random_layer({3, 4, 0, stride, "db2", true}, rnd);
+        Layer layer = spec.make_layer();
+        EXPECT_EQ(layer.levels(), 0);
+        EXPECT_EQ(layer.variant().path, Path::staged);
+        EXPECT_ERROR_MENTIONS(layer.variant(Path::fused_general), "1 to 8 levels");
+        expect_layer_matches_reference(spec, 2, 11, 13, Path::automatic, rnd);
+    }
 }
 
 TEST(Variants, ReportPathLevelsAndIsa) {

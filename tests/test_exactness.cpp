@@ -15,8 +15,10 @@ TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
             SCOPED_TRACE(describe(spec));
             RandomLayer layer = random_layer(spec, rnd);
             ASSERT_EQ(layer.make_layer().variant().path, Path::fused_haar);
-            expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(1, 40), rnd.uniform(1, 40),
-                                           Path::automatic, rnd);
+            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+                expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(1, 40), rnd.uniform(1, 40),
+                                               Path::automatic, rnd, layout);
+            }
         }
     }
 }
@@ -26,9 +28,11 @@ TEST(Exactness, WTConvNeXtShapes) {
     // Stage shapes of WTConvNeXt-T (channels reduced to keep the double
     // reference quick): 56 (5 levels), 28 (4), 14 (3), 7 (2), k = 5, Haar.
     for (auto [size, levels] : {std::pair{56, 5}, {28, 4}, {14, 3}, {7, 2}}) {
-        LayerSpec spec{4, 5, levels, 1, "db1", true};
+        LayerSpec spec{19, 5, levels, 1, "db1", true};  // 19: one full channel block and a partial one
         SCOPED_TRACE(describe(spec));
-        expect_layer_matches_reference(random_layer(spec, rnd), 2, size, size, Path::automatic, rnd);
+        for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+            expect_layer_matches_reference(random_layer(spec, rnd), 2, size, size, Path::automatic, rnd, layout);
+        }
     }
 }
 
@@ -38,7 +42,7 @@ TEST(Exactness, RandomConfigurationsAllPaths) {
                                                "rbio1.3", "bior3.1", "db6", "sym2", "rbio3.3", "custom:4"};
     for (int trial = 0; trial < 40; trial++) {
         LayerSpec spec;
-        spec.channels = rnd.uniform(1, 4);
+        spec.channels = rnd.uniform(1, 40);
         spec.kernel_size = rnd.uniform(1, 8);
         spec.levels = rnd.uniform(1, 8);
         spec.stride = rnd.uniform(1, 4);
@@ -47,9 +51,11 @@ TEST(Exactness, RandomConfigurationsAllPaths) {
         SCOPED_TRACE("trial " + std::to_string(trial) + ": " + describe(spec));
         RandomLayer layer = random_layer(spec, rnd);
         const int N = rnd.uniform(1, 2), H = rnd.uniform(1, 37), W = rnd.uniform(1, 37);
-        expect_layer_matches_reference(layer, N, H, W, Path::automatic, rnd);
-        expect_layer_matches_reference(layer, N, H, W, Path::fused_general, rnd);
-        expect_layer_matches_reference(layer, N, H, W, Path::staged, rnd);
+        for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+            expect_layer_matches_reference(layer, N, H, W, Path::automatic, rnd, layout);
+            expect_layer_matches_reference(layer, N, H, W, Path::fused_general, rnd, layout);
+            expect_layer_matches_reference(layer, N, H, W, Path::staged, rnd, layout);
+        }
     }
 }
 
@@ -93,7 +99,9 @@ TEST(Exactness, TinyAndPrimePlanes) {
         for (const char *wavelet : {"db1", "db4"}) {
             LayerSpec spec{3, rnd.uniform(1, 7), rnd.uniform(1, 6), rnd.uniform(1, 3), wavelet, true};
             SCOPED_TRACE(describe(spec));
-            expect_layer_matches_reference(random_layer(spec, rnd), 2, h, w, Path::automatic, rnd);
+            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+                expect_layer_matches_reference(random_layer(spec, rnd), 2, h, w, Path::automatic, rnd, layout);
+            }
         }
     }
 }

@@ -54,6 +54,11 @@ struct BasicTensor {
     static BasicTensor nchw(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
         return {data, {n, c, h, w}, {c * h * w, h * w, w, 1}};
     }
+    // A contiguous channels-last tensor (NHWC in memory, PyTorch's
+    // memory_format=torch.channels_last); shape is still N, C, H, W.
+    static BasicTensor nhwc(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
+        return {data, {n, c, h, w}, {h * w * c, 1, w * c, c}};
+    }
 };
 using ConstTensor = BasicTensor<const float>;
 using Tensor = BasicTensor<float>;
@@ -77,8 +82,15 @@ enum class Path {
 };
 WTCONV_API const char *to_string(Path path);
 
+// Memory layout a pipeline is compiled for. forward() picks the one that
+// matches the input (vectors along width for NCHW, along channels for
+// channels-last); the output may be in either (or any strided view).
+enum class Layout { nchw, channels_last };
+WTCONV_API const char *to_string(Layout layout);
+
 struct Variant {
     Path path;
+    Layout layout;
     int levels;
     std::string isa;  // the CPU variant the dispatcher picks here: avx512, avx2 or sse41
 };
@@ -122,8 +134,12 @@ public:
     // y must not overlap. Safe to call from several threads at once.
     void forward(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
-    // The pipeline and CPU variant that forward(.., path) runs.
-    Variant variant(Path path = Path::automatic) const;
+    // The pipeline and CPU variant that forward(.., path) runs for an input
+    // in `layout`. (The staged path always runs NCHW.)
+    Variant variant(Path path = Path::automatic, Layout layout = Layout::nchw) const;
+
+    // The layout forward() runs for this input and output.
+    static Layout layout_for(const ConstTensor &x, const Tensor &y);
 
 private:
     struct Impl;
