@@ -1,16 +1,22 @@
-// Times, on the same tensor, the fused WTConv2d forward, the staged baseline
-// (every stage through memory, as the reference module runs it) and a plain
-// depthwise k x k conv, on the WTConvNeXt-T stage shapes; then prints a
-// table of medians, GFLOP/s, ratios, and the fused output's error against
-// the double-precision reference.
+// Times, on the same tensor, the fused WTConv2d forward (NCHW and
+// channels-last), the staged baseline (every stage through memory, as the
+// reference module runs it), our plain depthwise k x k conv and oneDNN's
+// fastest depthwise k x k conv, on the WTConvNeXt-T stage shapes and two
+// large planes; then prints a table of medians, ratios, GFLOP/s, the
+// fraction of the FMA peak, the memory floor, and the fused output's error
+// against the double-precision reference.
 //
 //   wtconv_bench [--benchmark_* flags]   (e.g. --benchmark_filter=fused)
+//   WTCONV_PEAK_GFLOPS=x  the machine's FMA peak (bench/fma_peak measures it)
 #include "reference.h"  // tests/: the double-precision reference
+#include "onednn_depthwise.h"
 #include "pipelines.h"        // runtime/: the plain depthwise conv
 
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 namespace {
@@ -31,7 +37,7 @@ constexpr int kKernel = 5;
 const std::vector<Shape> kShapes = {
     {1, 96, 56, 56, 5}, {1, 192, 28, 28, 4}, {1, 384, 14, 14, 3}, {1, 768, 7, 7, 2},
     {8, 96, 56, 56, 5}, {8, 192, 28, 28, 4}, {8, 384, 14, 14, 3}, {8, 768, 7, 7, 2},
-    {1, 64, 224, 224, 3},
+    {1, 64, 224, 224, 3}, {1, 32, 512, 512, 4},
 };
 
 // FLOPs of one forward (multiply and add counted as 2): base conv, band
@@ -54,8 +60,9 @@ double depthwise_flops(const Shape &s) { return 2.0 * kKernel * kKernel * s.H * 
 struct Case {
     RandomLayer spec;
     Layer layer;
-    std::vector<float> x, y;
+    std::vector<float> x, y, x_last, y_last;  // NCHW and channels-last copies
     Halide::Runtime::Buffer<float, 3> depthwise_weight;
+    std::unique_ptr<wtconv::bench::OneDnnDepthwise> onednn;
 };
 
 Case &case_for(const Shape &s) {
@@ -69,18 +76,37 @@ Case &case_for(const Shape &s) {
                          std::vector<float>(size_t(s.N) * s.C * s.H * s.W), {}});
         c->depthwise_weight = Halide::Runtime::Buffer<float, 3>(kKernel, kKernel, s.C);
         c->depthwise_weight.for_each_value([&](float &v) { v = rnd.nonzero(); });
+        c->x_last.resize(c->x.size());
+        c->y_last.resize(c->x.size());
+        const size_t plane = size_t(s.H) * s.W;
+        for (int n = 0; n < s.N; n++)
+            for (int ch = 0; ch < s.C; ch++)
+                for (size_t i = 0; i < plane; i++)
+                    c->x_last[(n * plane + i) * s.C + ch] = c->x[(size_t(n) * s.C + ch) * plane + i];
     }
     return *c;
 }
 
-void run_layer(benchmark::State &state, const Shape &s, Path path) {
+void run_layer(benchmark::State &state, const Shape &s, Path path, Layout layout) {
     Case &c = case_for(s);
-    const auto X = ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W);
-    const auto Y = Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W);
+    const bool last = layout == Layout::channels_last;
+    const auto X = last ? ConstTensor::nhwc(c.x_last.data(), s.N, s.C, s.H, s.W)
+                        : ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W);
+    const auto Y = last ? Tensor::nhwc(c.y_last.data(), s.N, s.C, s.H, s.W) : Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W);
     for (auto _ : state) c.layer.forward(X, Y, path);
     state.counters["GFLOP/s"] = benchmark::Counter(wtconv_flops(s), benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::kIs1000);
-    state.SetLabel(std::string(to_string(c.layer.variant(path).path)) + "/" + c.layer.variant(path).isa);
+    const Variant v = c.layer.variant(path, Layer::layout_for(X, Y));
+    state.SetLabel(std::string(to_string(v.path)) + "/" + to_string(v.layout) + "/" + v.isa);
+}
+
+void run_onednn(benchmark::State &state, const Shape &s) {
+    Case &c = case_for(s);
+    if (!c.onednn) c.onednn.reset(new wtconv::bench::OneDnnDepthwise(s.N, s.C, s.H, s.W, kKernel));
+    for (auto _ : state) c.onednn->run();
+    state.counters["GFLOP/s"] = benchmark::Counter(depthwise_flops(s), benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::kIs1000);
+    state.SetLabel(c.onednn->name());
 }
 
 void run_depthwise(benchmark::State &state, const Shape &s) {
@@ -117,36 +143,58 @@ double max_relative_error(const Shape &s) {
     return worst;
 }
 
+double env_or(const char *name, double fallback) {
+    const char *v = std::getenv(name);
+    return v ? std::atof(v) : fallback;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
+    auto add = [](const std::string &name, auto fn) {
+        benchmark::RegisterBenchmark(name.c_str(), fn)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Repetitions(5)
+            ->ReportAggregatesOnly(true);
+    };
     for (const Shape &s : kShapes) {
-        for (auto [label, path] : {std::pair{"fused", Path::automatic}, {"staged", Path::staged}}) {
-            benchmark::RegisterBenchmark((std::string(label) + "/" + s.name()).c_str(),
-                                         [s, path = path](benchmark::State &st) { run_layer(st, s, path); })
-                ->Unit(benchmark::kMillisecond)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
-        }
-        benchmark::RegisterBenchmark(("depthwise/" + s.name()).c_str(),
-                                     [s](benchmark::State &st) { run_depthwise(st, s); })
-            ->Unit(benchmark::kMillisecond)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+        add("fused_nchw/" + s.name(), [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::nchw); });
+        add("fused_nhwc/" + s.name(),
+            [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::channels_last); });
+        add("staged/" + s.name(), [s](benchmark::State &st) { run_layer(st, s, Path::staged, Layout::nchw); });
+        add("depthwise/" + s.name(), [s](benchmark::State &st) { run_depthwise(st, s); });
+        add("onednn_dw/" + s.name(), [s](benchmark::State &st) { run_onednn(st, s); });
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     MedianCollector reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
 
-    std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms); error = max |fused - reference| / |terms|\n", kKernel);
-    std::printf("%-22s %10s %10s %10s %12s %12s %10s %10s\n", "shape (NxCxHxW/L)", "fused", "staged", "depthwise",
-                "fused/dw", "staged/fused", "GFLOP/s", "error");
+    // CPU-ANCHORS.md: 345.3 GFLOP/s (2 threads, AVX-512), 36.9 GB/s memcpy.
+    const double peak = env_or("WTCONV_PEAK_GFLOPS", 345.3), bandwidth = env_or("WTCONV_BANDWIDTH_GBS", 36.9);
+    std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms). best = faster fused layout; error = max |fused - "
+                "reference| / |terms|;\nfloor = max(FLOPs at %.1f GFLOP/s, 8 bytes per element at %.1f GB/s)\n",
+                kKernel, peak, bandwidth);
+    std::printf("%-20s %8s %8s %8s %8s %8s %9s %9s %8s %6s %8s %9s  %s\n", "shape (NxCxHxW/L)", "nchw", "nhwc",
+                "staged", "our dw", "oneDNN", "best/dnn", "staged/bst", "GFLOP/s", "%peak", "floor", "error",
+                "oneDNN impl");
     for (const Shape &s : kShapes) {
         auto get = [&](const char *label) {
             auto it = reporter.median_ms.find(std::string(label) + "/" + s.name());
-            return it == reporter.median_ms.end() ? -1.0 : it->second;
+            return it == reporter.median_ms.end() ? NAN : it->second;
         };
-        const double fused = get("fused"), staged = get("staged"), dw = get("depthwise");
-        if (fused < 0 && staged < 0 && dw < 0) continue;
-        std::printf("%-22s %10.3f %10.3f %10.3f %12.2f %12.2f %10.1f %10.2e\n", s.name().c_str(), fused, staged, dw,
-                    fused / dw, staged / fused, wtconv_flops(s) / (fused * 1e6), max_relative_error(s));
+        const double nchw = get("fused_nchw"), nhwc = get("fused_nhwc"), staged = get("staged"), dw = get("depthwise"),
+                     dnn = get("onednn_dw");
+        if (std::isnan(nchw) && std::isnan(nhwc) && std::isnan(staged) && std::isnan(dw) && std::isnan(dnn)) continue;
+        const double best = std::isnan(nhwc) ? nchw : std::isnan(nchw) ? nhwc : std::min(nchw, nhwc);
+        const double gflops = wtconv_flops(s) / (best * 1e6);
+        const double floor_ms =
+            std::max(wtconv_flops(s) / (peak * 1e6), 8.0 * s.N * s.C * s.H * s.W / (bandwidth * 1e6));
+        Case &c = case_for(s);
+        std::printf("%-20s %8.3f %8.3f %8.3f %8.3f %8.3f %9.2f %9.2f %8.1f %5.1f%% %8.3f %9.2e  %s\n", s.name().c_str(),
+                    nchw, nhwc, staged, dw, dnn, best / dnn, staged / best, gflops, 100 * gflops / peak, floor_ms,
+                    max_relative_error(s), c.onednn ? c.onednn->name().c_str() : "-");
     }
     return 0;
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_packages=(build-essential git python3 python3-venv python3-dev python3-pip
-              libgtest-dev libbenchmark-dev)
+              libgtest-dev libbenchmark-dev libdnnl-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
