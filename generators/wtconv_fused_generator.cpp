@@ -98,9 +98,14 @@ public:
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
 
         if (channels_last) {
-            for (Halide::OutputImageParam buffer : {Halide::OutputImageParam(input), Halide::OutputImageParam(output)}) {
-                buffer.dim(0).set_stride(Expr());  // x: C apart
-                buffer.dim(2).set_stride(1);       // c: innermost
+            // Channels innermost in memory: the tensors, and the weights (the
+            // runtime lays them out so once, at load) so that a vector of
+            // channels reads one tap of consecutive channels.
+            using Halide::OutputImageParam;
+            for (auto [buffer, c_dim] : std::vector<std::pair<OutputImageParam, int>>{
+                     {input, 2}, {output, 2}, {base_weight, 2}, {band_weight, 3}, {analysis, 3}, {synthesis, 3}}) {
+                buffer.dim(0).set_stride(Expr());
+                buffer.dim(c_dim).set_stride(1);
             }
         }
         set_estimates();

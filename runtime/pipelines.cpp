@@ -88,11 +88,11 @@ void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stri
         if (v.haar == haar && v.channels_last == channels_last && v.levels == w.levels) {
             // Halide takes non-const halide_buffer_t*; the inputs are only read.
             auto in = x;
-            auto base_weight = w.base_weight;
+            auto base_weight = channels_last ? w.base_weight_last : w.base_weight;
             auto base_bias = w.base_bias;
-            auto band_weight = w.band_weight;
-            auto analysis = w.analysis;
-            auto synthesis = w.synthesis;
+            auto band_weight = channels_last ? w.band_weight_last : w.band_weight;
+            auto analysis = channels_last ? w.analysis_last : w.analysis;
+            auto synthesis = channels_last ? w.synthesis_last : w.synthesis;
             check(v.fn(in.raw_buffer(), base_weight.raw_buffer(), base_bias.raw_buffer(),
                        band_weight.raw_buffer(), analysis.raw_buffer(), synthesis.raw_buffer(), stride,
                        y.raw_buffer()),

@@ -88,6 +88,19 @@ Halide::Runtime::Buffer<float, 4> filter_buffer(const float *data, int taps, int
     return b;
 }
 
+// A copy of b with dimension `c_dim` innermost in memory.
+template<int D>
+Halide::Runtime::Buffer<float, D> channels_innermost(const Halide::Runtime::Buffer<float, D> &b, int c_dim) {
+    std::vector<int> sizes, order = {c_dim};
+    for (int d = 0; d < D; d++) {
+        sizes.push_back(b.dim(d).extent());
+        if (d != c_dim) order.push_back(d);
+    }
+    Halide::Runtime::Buffer<float, D> out(sizes, order);
+    out.copy_from(b);
+    return out;
+}
+
 bool matches_every_channel(const Halide::Runtime::Buffer<float, 4> &b, const std::vector<float> &one) {
     const size_t per_channel = one.size();
     for (int c = 0; c < b.dim(3).extent(); c++) {
@@ -178,6 +191,11 @@ PreparedWeights prepare_weights(const StateDict &tensors, const std::string &pre
             std::copy(f.synthesis.begin(), f.synthesis.end(), w.synthesis.data() + size_t(c) * f.synthesis.size());
         }
     }
+
+    w.base_weight_last = channels_innermost(w.base_weight, 2);
+    w.band_weight_last = channels_innermost(w.band_weight, 3);
+    w.analysis_last = channels_innermost(w.analysis, 3);
+    w.synthesis_last = channels_innermost(w.synthesis, 3);
 
     const WaveletFilters haar = wavelet_filters("db1");
     w.haar = w.analysis_taps == 2 && w.synthesis_taps == 2 &&

@@ -21,6 +21,12 @@ struct PreparedWeights {
     Halide::Runtime::Buffer<float, 5> band_weight;
     // (j, i, b, c): wt_filter / iwt_filter[4c+b, 0, i, j]
     Halide::Runtime::Buffer<float, 4> analysis, synthesis;
+
+    // The same weights stored channels-innermost, for the channels-last
+    // pipelines (indexed exactly as above; only the strides differ).
+    Halide::Runtime::Buffer<float, 3> base_weight_last;
+    Halide::Runtime::Buffer<float, 5> band_weight_last;
+    Halide::Runtime::Buffer<float, 4> analysis_last, synthesis_last;
 };
 
 // Reads and checks every WTConv tensor under `prefix`. Filters come from the

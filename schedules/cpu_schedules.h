@@ -130,10 +130,9 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     f.base.compute_at(f.output, v.x).store_in(Halide::MemoryType::Stack);
     vectorize_channels(f.base, v, natural);
 
-    // Weights re-laid out channels-innermost once per task: a vector of
-    // channels then loads one tap of 16 channels, not a gather.
-    std::vector<Halide::Func> per_task = {f.base_weight, f.analysis, f.synthesis};
-    per_task.insert(per_task.end(), f.band_weight.begin(), f.band_weight.end());
+    // Weights arrive channels-innermost (the generator's constraint), so they
+    // stay inline: a channel vector loads one tap of consecutive channels.
+    std::vector<Halide::Func> per_task;
     // Every array a stencil reads is stored zero-padded per task. A Haar DWT
     // (no reduction) is computed straight into its padded array.
     per_task.push_back(f.input_padded);
