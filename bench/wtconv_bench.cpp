@@ -150,7 +150,21 @@ double env_or(const char *name, double fallback) {
 
 }  // namespace
 
+int run(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    try {
+        return run(argc, argv);
+    } catch (const wtconv::Error &e) {
+        std::fprintf(stderr, "wtconv_bench: %s\n", e.what());
+        return 1;
+    }
+}
+
+int run(int argc, char **argv) {
+    // Fails early on a bad WTCONV_CPU_ISA, and names the variant measured.
+    std::printf("CPU variant: %s (WTCONV_CPU_ISA=avx512|avx2|sse41 caps it)\n",
+                case_for(kShapes.back()).layer.variant().isa.c_str());
     auto add = [](const std::string &name, auto fn) {
         benchmark::RegisterBenchmark(name.c_str(), fn)
             ->Unit(benchmark::kMillisecond)

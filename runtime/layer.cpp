@@ -2,6 +2,7 @@
 // strided view reach pipelines that want unit width stride.
 #include "wtconv/wtconv.h"
 
+#include "cpu_isa.h"
 #include "pipelines.h"
 #include "wavelets.h"
 #include "weights.h"

@@ -1,5 +1,7 @@
 #include "pipelines.h"
 
+#include "cpu_isa.h"
+
 #include "HalideRuntime.h"
 #include "wtconv_stage_band_conv.h"
 #include "wtconv_stage_base.h"
@@ -45,7 +47,10 @@ void keep_halide_error(void *, const char *message) { last_halide_error = messag
 
 void install_error_handler() {
     static std::once_flag once;
-    std::call_once(once, [] { halide_set_error_handler(keep_halide_error); });
+    std::call_once(once, [] {
+        halide_set_error_handler(keep_halide_error);
+        install_isa_cap();
+    });
 }
 
 void check(int result, const char *pipeline) {
@@ -151,35 +156,6 @@ void run_depthwise(const Halide::Runtime::Buffer<float, 3> &weight, const InputB
     auto in = x;
     auto wt = weight;
     check(wtconv_stage_depthwise(in.raw_buffer(), wt.raw_buffer(), y.raw_buffer()), "depthwise");
-}
-
-std::string dispatched_isa() {
-    // Mirrors the multi-target list (most specific first): the first entry
-    // whose features this CPU has is the one Halide's wrapper runs.
-    const std::string targets = WTCONV_CPU_TARGETS;
-    size_t start = 0;
-    while (start <= targets.size()) {
-        size_t end = targets.find(';', start);
-        if (end == std::string::npos) end = targets.size();
-        const std::string t = targets.substr(start, end - start);
-        auto wants = [&](const char *feature) { return t.find(feature) != std::string::npos; };
-        bool ok = true;
-        if (wants("avx512")) {
-            ok = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
-                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                 __builtin_cpu_supports("avx512vl");
-        }
-        if (wants("avx2")) ok = ok && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (wants("sse41")) ok = ok && __builtin_cpu_supports("sse4.1");
-        if (ok) {
-            if (wants("avx512")) return "avx512";
-            if (wants("avx2")) return "avx2";
-            if (wants("sse41")) return "sse41";
-            return "baseline";
-        }
-        start = end + 1;
-    }
-    return "baseline";
 }
 
 }  // namespace wtconv::detail

@@ -27,7 +27,4 @@ void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, Outp
 void run_depthwise(const Halide::Runtime::Buffer<float, 3> &weight, const InputBuffer &x,
                    OutputBuffer &y);
 
-// The CPU variant Halide's dispatcher picks on this machine.
-std::string dispatched_isa();
-
 }  // namespace wtconv::detail

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 namespace wtconv::testing {
@@ -139,6 +140,9 @@ TEST(Variants, ReportPathLevelsAndIsa) {
     EXPECT_EQ(v.path, Path::fused_haar);
     EXPECT_EQ(v.levels, 3);
     EXPECT_TRUE(v.isa == "avx512" || v.isa == "avx2" || v.isa == "sse41") << v.isa;
+    if (const char *cap = std::getenv("WTCONV_CPU_ISA")) {
+        EXPECT_EQ(v.isa, cap) << "WTCONV_CPU_ISA caps the dispatched variant";
+    }
     EXPECT_EQ(haar.variant(Path::staged).path, Path::staged);
     EXPECT_EQ(random_layer({1, 3, 2, 1, "db2", true}, rnd).make_layer().variant().path, Path::fused_general);
 }
