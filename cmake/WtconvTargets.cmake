@@ -9,3 +9,10 @@ set(WTCONV_CPU_TARGETS
 # list run through the staged pipeline (every stage compiled and scheduled).
 set(WTCONV_HAAR_LEVELS 1 2 3 4 5 CACHE STRING "Fused Haar fast-path level counts")
 set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level counts")
+
+# Where the CPU schedules come from: the hand schedules of schedules/ (the
+# default), or one of Halide's autoschedulers, planning with the estimates
+# each generator sets (WTConvNeXt-T stage 1 shapes). Adams2019 searches for
+# minutes per variant: narrow WTCONV_*_LEVELS when trying it.
+set(WTCONV_CPU_SCHEDULER "hand" CACHE STRING "CPU schedule source: hand, Mullapudi2016, Adams2019 or Li2018")
+set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adams2019 Li2018)

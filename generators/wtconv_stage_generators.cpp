@@ -23,7 +23,10 @@ public:
                                    plane_args(v), "plane_padded");
         Func dwt = general_dwt(padded, analysis, analysis.dim(0).extent(), v, "dwt");
         bands(band_args(v)) = dwt(band_args(v));
-        schedule_stage_cpu(bands, {padded, dwt}, v, get_target());
+        plane.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
+        if (!using_autoscheduler()) schedule_stage_cpu(bands, {padded, dwt}, v, get_target());
     }
 };
 
@@ -40,7 +43,10 @@ public:
                                    band_args(v), "bands_padded");
         Func c = band_conv(padded, weight, weight.dim(0).extent(), v, "band_conv");
         conv(band_args(v)) = c(band_args(v));
-        schedule_stage_cpu(conv, {padded, c}, v, get_target());
+        bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
+        weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, 96}});
+        conv.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
+        if (!using_autoscheduler()) schedule_stage_cpu(conv, {padded, c}, v, get_target());
     }
 };
 
@@ -63,7 +69,11 @@ public:
                                      band_args(v), "z_masked");
         Func idwt = general_idwt(z_masked, synthesis, synthesis.dim(0).extent(), v, "idwt");
         plane(plane_args(v)) = idwt(plane_args(v));
-        schedule_stage_cpu(plane, {idwt}, v, get_target());
+        bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
+        below.set_estimates({{0, 28}, {0, 28}, {0, 96}, {0, 1}});
+        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        plane.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        if (!using_autoscheduler()) schedule_stage_cpu(plane, {idwt}, v, get_target());
     }
 };
 
@@ -84,7 +94,13 @@ public:
         Func base = strided_base_conv(padded, weight, bias, weight.dim(0).extent(), stride, v, "base");
         output(plane_args(v)) =
             base(plane_args(v)) + detail(v.x * stride, v.y * stride, v.c, v.n);
-        schedule_stage_cpu(output, {padded, base}, v, get_target());
+        input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
+        bias.set_estimates({{0, 96}});
+        detail.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        stride.set_estimate(1);
+        output.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        if (!using_autoscheduler()) schedule_stage_cpu(output, {padded, base}, v, get_target());
     }
 };
 
@@ -104,7 +120,10 @@ public:
         no_bias(v.c) = 0.0f;
         Func conv = strided_base_conv(padded, weight, no_bias, weight.dim(0).extent(), 1, v, "conv");
         output(plane_args(v)) = conv(plane_args(v));
-        schedule_stage_cpu(output, {padded, conv}, v, get_target());
+        input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
+        output.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        if (!using_autoscheduler()) schedule_stage_cpu(output, {padded, conv}, v, get_target());
     }
 };
 

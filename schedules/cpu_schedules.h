@@ -87,9 +87,7 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // width-vectors waste). One parallel task is a block of channels of one
 // image; inside it every array of every level is stored channels-innermost
 // over its whole (padded) plane.
-// `pixels`: for reductions, how many neighbouring pixels share each tap
-// (unrolled: one weight load feeds that many accumulators).
-inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pixels = 1) {
+inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
     using Halide::TailStrategy;
     const bool bands = f.dimensions() == 5;
     if (bands) {
@@ -101,17 +99,12 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pix
     for (int u = 0; u < f.num_update_definitions(); u++) {
         // Reductions: the taps loop inside each pixel, around one
         // accumulator vector.
-        Halide::Var xo("xo"), xi("xi");
-        std::vector<Halide::VarOrRVar> order = {v.c, xi};
+        std::vector<Halide::VarOrRVar> order = {v.c};
         for (const Halide::RVar &r : f.rvars(u)) order.emplace_back(r);
-        order.emplace_back(xo);
+        order.emplace_back(v.x);
         order.emplace_back(v.y);
         if (bands) order.emplace_back(v.b);
-        f.update(u)
-            .split(v.x, xo, xi, pixels, TailStrategy::GuardWithIf)
-            .reorder(order)
-            .vectorize(v.c, width, TailStrategy::GuardWithIf)
-            .unroll(xi);
+        f.update(u).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
     }
 }
 
@@ -149,7 +142,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     }
     for (Halide::Func g : per_task) {
         g.compute_at(f.output, task);
-        vectorize_channels(g, v, natural, 4);
+        vectorize_channels(g, v, natural);
     }
 }
 
