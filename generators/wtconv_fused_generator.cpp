@@ -42,14 +42,6 @@ public:
         Expr taps = analysis.dim(0).extent();            // analysis filter size F
         Expr synthesis_taps = synthesis.dim(0).extent();  // may differ from F
 
-        // The weights as Funcs, so that a schedule can re-lay them out (the
-        // channels-last one stores them channels-innermost per task).
-        Func base_w("base_w"), analysis_w("analysis_w"), synthesis_w("synthesis_w");
-        base_w(v.x, v.y, v.c) = base_weight(v.x, v.y, v.c);
-        analysis_w(v.x, v.y, v.b, v.c) = analysis(v.x, v.y, v.b, v.c);
-        synthesis_w(v.x, v.y, v.b, v.c) = synthesis(v.x, v.y, v.b, v.c);
-        std::vector<Func> band_w;
-
         Extent extent{input.dim(0).extent(), input.dim(1).extent()};
         std::vector<Extent> extents = {extent};
         Func input_padded = zero_outside(input, extent, plane_args(v), "input_padded");
@@ -60,14 +52,13 @@ public:
             const std::string s = std::to_string(l);
             extents.push_back(half_extent(extents.back()));
             dwt.push_back(haar ? haar_dwt(ll, v, "dwt_" + s)
-                               : general_dwt(ll, analysis_w, taps, v, "dwt_" + s));
+                               : general_dwt(ll, analysis, taps, v, "dwt_" + s));
             bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
             Func next_ll("ll_" + s);
             next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
             ll = next_ll;
             Func weights("band_weight_" + s);
             weights(v.x, v.y, v.b, v.c) = band_weight(v.x, v.y, v.b, v.c, l - 1);
-            band_w.push_back(weights);
             conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s));
         }
 
@@ -87,12 +78,12 @@ public:
             // Level 1 writes the output grid: only the pixels a stride keeps.
             Expr step = l == 1 ? Expr(stride) : Expr(1);
             idwt[l - 1] = haar ? haar_idwt(z_masked[l - 1], v, "idwt_" + s, step)
-                               : general_idwt(z_masked[l - 1], synthesis_w, synthesis_taps, v, "idwt_" + s, step);
+                               : general_idwt(z_masked[l - 1], synthesis, synthesis_taps, v, "idwt_" + s, step);
             if (l > 1) from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_w, base_bias, k, stride, v, "base");
+        Func base = strided_base_conv(input_padded, base_weight, base_bias, k, stride, v, "base");
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -110,8 +101,7 @@ public:
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt,
-                             base_w, analysis_w, synthesis_w, band_w};
+            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt};
             if (channels_last) {
                 schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), get_target());
             } else {

@@ -22,9 +22,6 @@ namespace wtconv {
 struct FusedFuncs {
     Halide::Func output, base, input_padded;
     std::vector<Halide::Func> dwt, bands, band_conv, z_masked, idwt;
-    // Weights (kx, ky[, b], c): inline wrappers of the inputs.
-    Halide::Func base_weight, analysis, synthesis;
-    std::vector<Halide::Func> band_weight;
 };
 
 // Vectors no wider than a level typically is: deep levels are a few pixels
