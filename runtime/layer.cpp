@@ -4,6 +4,7 @@
 
 #include "cpu_isa.h"
 #include "pipelines.h"
+#include "shape_string.h"
 #include "wavelets.h"
 #include "weights.h"
 
@@ -14,6 +15,7 @@
 namespace wtconv {
 
 using detail::PreparedWeights;
+using detail::shape_string;
 
 const char *to_string(Path path) {
     switch (path) {
@@ -35,12 +37,6 @@ struct Layer::Impl {
 };
 
 namespace {
-
-std::string shape_string(const std::array<int64_t, 4> &s) {
-    std::ostringstream o;
-    o << "[" << s[0] << ", " << s[1] << ", " << s[2] << ", " << s[3] << "]";
-    return o.str();
-}
 
 void check_stride(int stride) {
     if (stride < 1) throw Error("stride must be >= 1, got " + std::to_string(stride));

@@ -1,5 +1,6 @@
 #include "weights.h"
 
+#include "shape_string.h"
 #include "wavelets.h"
 
 #include <cmath>
@@ -7,14 +8,6 @@
 
 namespace wtconv::detail {
 namespace {
-
-std::string shape_string(const std::vector<int64_t> &shape) {
-    std::ostringstream s;
-    s << "[";
-    for (size_t i = 0; i < shape.size(); i++) s << (i ? ", " : "") << shape[i];
-    s << "]";
-    return s.str();
-}
 
 int64_t element_count(const std::vector<int64_t> &shape) {
     int64_t count = 1;

@@ -4,6 +4,7 @@
 // stored input against the module's float32 output, on every path the layer
 // supports. Also checks that the file reader rejects damaged files.
 #include "golden_file.h"
+#include "shape_string.h"  // runtime/
 
 #include "wtconv/wtconv.h"
 
@@ -29,6 +30,7 @@ namespace wtconv::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::shape_string;
 
 std::vector<std::string> golden_files() {
     std::vector<std::string> files;
@@ -40,14 +42,6 @@ std::vector<std::string> golden_files() {
     }
     std::sort(files.begin(), files.end());
     return files;
-}
-
-std::string shape_string(const std::vector<int64_t> &shape) {
-    std::ostringstream s;
-    s << "[";
-    for (size_t i = 0; i < shape.size(); i++) s << (i ? ", " : "") << shape[i];
-    s << "]";
-    return s.str();
 }
 
 // A meta.* scalar stored as a one-element float tensor.
