@@ -27,3 +27,22 @@ if (WTCONV_BUILD_BENCH)
         message(FATAL_ERROR "Google Benchmark not found: apt-get install libbenchmark-dev (or -DWTCONV_BUILD_BENCH=OFF)")
     endif ()
 endif ()
+
+# The safetensors header parser of the runtime.
+find_package(nlohmann_json 3 CONFIG)
+if (NOT nlohmann_json_FOUND)
+    message(FATAL_ERROR "nlohmann-json (the safetensors header parser) not found: apt-get install nlohmann-json3-dev")
+endif ()
+
+if (WTCONV_BUILD_CLI)
+    find_package(CLI11 2 CONFIG)
+    if (NOT CLI11_FOUND)
+        message(FATAL_ERROR "CLI11 (the wtconv command's arguments) not found: apt-get install libcli11-dev "
+                            "(or -DWTCONV_BUILD_CLI=OFF)")
+    endif ()
+    find_path(WTCONV_STB_INCLUDE_DIR stb_image_write.h PATH_SUFFIXES stb)
+    if (NOT WTCONV_STB_INCLUDE_DIR)
+        message(FATAL_ERROR "stb (PNG writing for wtconv erf) not found: apt-get install libstb-dev "
+                            "(or -DWTCONV_BUILD_CLI=OFF)")
+    endif ()
+endif ()

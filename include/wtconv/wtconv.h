@@ -112,6 +112,13 @@ public:
     static Layer from_config(const Config &config, const StateDict &tensors,
                              const std::string &prefix = "");
 
+    // From a .safetensors file holding a PyTorch state dict (a layer or a
+    // whole checkpoint): the tensors `prefix` + the names above, as
+    // from_state_dict takes them (F16, BF16 and F64 converted to float32).
+    // list_layers (wtconv/safetensors.h) lists a checkpoint's prefixes.
+    static Layer from_safetensors(const std::string &path, const std::string &prefix = "", int stride = 1,
+                                  const std::optional<std::string> &wavelet = std::nullopt);
+
     // The names of the wavelets the library knows (PyWavelets' discrete ones).
     static std::vector<std::string> wavelets();
 
