@@ -81,7 +81,10 @@ TEST(Safetensors, RoundTrip) {
         ASSERT_TRUE(back.count(name)) << name;
         EXPECT_EQ(back.at(name).shape, t.shape) << name;
         ASSERT_EQ(back.at(name).values.size(), t.values.size()) << name;
-        EXPECT_EQ(std::memcmp(back.at(name).values.data(), t.values.data(), t.values.size() * 4), 0) << name;
+        for (size_t i = 0; i < t.values.size(); i++) {  // bit for bit (-0.0 too)
+            EXPECT_EQ(std::signbit(back.at(name).values[i]), std::signbit(t.values[i])) << name;
+            EXPECT_EQ(back.at(name).values[i], t.values[i]) << name;
+        }
     }
     EXPECT_EQ(read_safetensors(path, "a.").size(), 1u);
     const std::vector<TensorInfo> index = safetensors_index(path);
