@@ -3,6 +3,7 @@
 // a round trip through safetensors, bench --json, erf's PNG, and errors:
 // one line on stderr, a non-zero status, no output file.
 #include "commands.h"  // cli/: erf_layout
+#include "scratch_dir.h"
 
 #include "wtconv/safetensors.h"
 
@@ -31,15 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path &scratch() {
-    static const fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("wtconv_test_cli_" + std::to_string(getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
+const fs::path &scratch() { return scratch_dir("wtconv_test_cli"); }
 
 std::string golden(const std::string &name) { return std::string(WTCONV_GOLDEN_SAFETENSORS_DIR) + "/" + name; }
 std::string temp(const std::string &name) { return (scratch() / name).string(); }

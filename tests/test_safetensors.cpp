@@ -4,6 +4,7 @@
 // this suite too).
 #include "random_layer.h"
 #include "safetensors.h"  // runtime/: the parser's internals
+#include "scratch_dir.h"
 
 #include "wtconv/safetensors.h"
 
@@ -21,16 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh folder per test process.
-const fs::path &scratch() {
-    static const fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("wtconv_test_safetensors_" + std::to_string(getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
+const fs::path &scratch() { return scratch_dir("wtconv_test_safetensors"); }
 
 std::string write_bytes(const std::string &name, const std::string &bytes) {
     const std::string path = (scratch() / name).string();
