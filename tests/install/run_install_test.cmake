@@ -16,4 +16,7 @@ run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/install/consumer" -B "${WORK_DIR}/build" -G "${GENERATOR}"
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
-run("${WORK_DIR}/build/consumer")
+run("${WORK_DIR}/build/consumer" "${WORK_DIR}/consumer_layer.safetensors")
+if (EXISTS "${WORK_DIR}/prefix/bin/wtconv")  # the installed command (WTCONV_BUILD_CLI)
+    run("${WORK_DIR}/prefix/bin/wtconv" run --help)
+endif ()
