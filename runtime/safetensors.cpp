@@ -169,25 +169,6 @@ void read_exactly(std::ifstream &in, uint64_t offset, char *to, uint64_t bytes, 
 
 }  // namespace
 
-// Opens `path` into `in` and reads and validates its header.
-SafetensorsIndex open_index(const std::string &path, std::ifstream &in) {
-    in.open(path, std::ios::binary);
-    if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
-    const uint64_t file_size = file_size_of(in, path);
-    unsigned char first[8] = {};
-    if (file_size >= 8) read_exactly(in, 0, reinterpret_cast<char *>(first), 8, path);
-    const uint64_t length = header_length(first, file_size >= 8 ? 8 : 0, file_size, path);
-    std::string header(size_t(length), '\0');
-    read_exactly(in, 8, header.data(), length, path);
-    return parse_header(header.data(), length, file_size, path);
-}
-
-const TensorEntry *SafetensorsIndex::find(const std::string &name) const {
-    auto it = std::lower_bound(tensors.begin(), tensors.end(), name,
-                               [](const TensorEntry &e, const std::string &n) { return e.info.name < n; });
-    return it != tensors.end() && it->info.name == name ? &*it : nullptr;
-}
-
 uint64_t header_length(const unsigned char *first_bytes, size_t size, uint64_t file_size, const std::string &file) {
     if (size < 8 || file_size < 8) {
         fail(file, "truncated: " + std::to_string(file_size) +
@@ -276,6 +257,21 @@ SafetensorsIndex parse_file_image(const unsigned char *data, size_t size, const 
     return parse_header(reinterpret_cast<const char *>(data) + 8, length, size, file);
 }
 
+// Opens `path` into `in` and reads and validates its header.
+SafetensorsIndex open_index(const std::string &path, std::ifstream &in) {
+    struct stat info;
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) fail(path, "cannot open: is a directory");
+    in.open(path, std::ios::binary);
+    if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
+    const uint64_t file_size = file_size_of(in, path);
+    unsigned char first[8] = {};
+    if (file_size >= 8) read_exactly(in, 0, reinterpret_cast<char *>(first), 8, path);
+    const uint64_t length = header_length(first, file_size >= 8 ? 8 : 0, file_size, path);
+    std::string header(size_t(length), '\0');
+    read_exactly(in, 8, header.data(), length, path);
+    return parse_header(header.data(), length, file_size, path);
+}
+
 TensorMap read_tensors(const std::string &path, const std::function<bool(const std::string &)> &wanted) {
     std::ifstream in;
     const SafetensorsIndex index = open_index(path, in);
@@ -343,11 +339,12 @@ void write_safetensors(const std::string &path, const TensorMap &tensors,
     uint64_t offset = 0;
     for (const auto &[name, t] : tensors) {
         uint64_t count = 1;
+        bool overflow = false;
         for (int64_t d : t.shape) {
             if (d < 0) fail_tensor(path, name, "shape " + detail::shape_string(t.shape) + " has a negative size");
-            count *= uint64_t(d);
+            overflow = overflow || __builtin_mul_overflow(count, uint64_t(d), &count);
         }
-        if (count != t.values.size()) {
+        if (overflow || count != t.values.size()) {
             fail_tensor(path, name, "shape " + detail::shape_string(t.shape) + " holds " + std::to_string(count) +
                                         " values but the tensor has " + std::to_string(t.values.size()));
         }

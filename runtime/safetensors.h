@@ -10,6 +10,7 @@
 #include "wtconv/safetensors.h"
 
 #include <cstdio>
+#include <fstream>
 #include <functional>
 
 namespace wtconv::detail {
@@ -28,8 +29,6 @@ struct SafetensorsIndex {
     uint64_t data_size = 0;
     std::vector<TensorEntry> tensors;  // name order
     std::map<std::string, std::string> metadata;
-
-    const TensorEntry *find(const std::string &name) const;
 };
 
 // The header length from the file's first 8 bytes (`size` of them may be
@@ -45,6 +44,9 @@ std::vector<float> to_float32(const TensorEntry &entry, const unsigned char *byt
 
 // The index of a whole file held in memory (the fuzzer's entry point).
 SafetensorsIndex parse_file_image(const unsigned char *data, size_t size, const std::string &file);
+
+// Opens `path` into `in` and reads and validates its header.
+SafetensorsIndex open_index(const std::string &path, std::ifstream &in);
 
 // The tensors of a file that `wanted` names, as float32.
 TensorMap read_tensors(const std::string &path, const std::function<bool(const std::string &)> &wanted);

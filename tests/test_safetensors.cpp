@@ -196,6 +196,7 @@ TEST(Safetensors, MalformedFilesGiveClearErrors) {
 TEST(Safetensors, ReadErrors) {
     const std::string missing = (scratch() / "no_such_file.safetensors").string();
     expect_error([&] { read_safetensors(missing); }, {missing, "cannot open"});
+    expect_error([&] { read_safetensors(scratch().string()); }, {scratch().string(), "is a directory"});
 
     const std::string ints = write_bytes(
         "ints.safetensors", file_bytes(R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}})", le64(7)));
