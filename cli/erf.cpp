@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 namespace wtconv::cli {
 namespace {
@@ -44,15 +45,20 @@ Layer uniform_layer(int k, int levels, const std::string &wavelet) {
     return Layer::from_state_dict(state_dict(t), "", 1, wavelet);
 }
 
-// mean over channels of |response| to an impulse at the centre of every channel.
+// Mean over channels of |response| to an impulse at the centre of every
+// channel, less the response to zeros (the bias: the layer is affine).
 std::vector<double> impulse_response(const Layer &layer, int size) {
     const int64_t C = layer.channels(), plane = int64_t(size) * size;
-    std::vector<float> x(size_t(C * plane), 0.0f), y(x.size());
+    std::vector<float> x(size_t(C * plane), 0.0f), y(x.size()), y0(x.size());
+    layer.forward(ConstTensor::nchw(x.data(), 1, C, size, size), Tensor::nchw(y0.data(), 1, C, size, size));
     for (int64_t c = 0; c < C; c++) x[size_t(c * plane + (size / 2) * size + size / 2)] = 1.0f;
     layer.forward(ConstTensor::nchw(x.data(), 1, C, size, size), Tensor::nchw(y.data(), 1, C, size, size));
     std::vector<double> r(size_t(plane), 0.0);
     for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < plane; i++) r[size_t(i)] += std::fabs(y[size_t(c * plane + i)]) / double(C);
+        for (int64_t i = 0; i < plane; i++) {
+            const size_t at = size_t(c * plane + i);
+            r[size_t(i)] += std::fabs(double(y[at]) - double(y0[at])) / double(C);
+        }
     return r;
 }
 
@@ -110,7 +116,7 @@ void erf(const ErfOptions &o) {
         layer = Layer::from_safetensors(*o.weights, o.prefix.value_or(""), 1, o.wavelet);
         k = layer->kernel_size();
         levels = layer->levels();
-        name = *o.weights + (o.prefix ? " " + *o.prefix : "");
+        name = std::filesystem::path(*o.weights).filename().string() + (o.prefix ? " " + *o.prefix : "");
     } else {
         if (k < 1 || k > 64) throw Error("--kernel " + std::to_string(k) + ": must be in [1, 64]");
         if (levels < 0 || levels > 10) throw Error("--levels " + std::to_string(levels) + ": must be in [0, 10]");

@@ -265,10 +265,17 @@ TEST(Cli, ErfPngHasItsMaximumAtTheCentre) {
     r = wtconv("erf --out " + temp("erf_default.png"));
     ASSERT_EQ(r.status, 0) << r.err;
     expect_centre_max(temp("erf_default.png"), 2 * 8 * 5 + 1);
-    r = wtconv("erf --weights " + golden("layer_db1_k5_L2.weights.safetensors") + " --size 31 --out " +
+    // A trained layer (with a bias, which is no part of the response): zero far from the centre.
+    r = wtconv("erf --weights " + golden("layer_db1_k5_L2.weights.safetensors") + " --size 41 --out " +
                temp("erf_trained.png"));
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_TRUE(fs::exists(temp("erf_trained.png")));
+    int w = 0, h = 0, channels = 0;
+    unsigned char *pixels = stbi_load(temp("erf_trained.png").c_str(), &w, &h, &channels, 3);
+    ASSERT_NE(pixels, nullptr);
+    const cli::ErfLayout at = cli::erf_layout(41);
+    const unsigned char *corner = pixels + (size_t(at.panel_y) * w + at.panel_x[0]) * 3;
+    EXPECT_EQ(std::vector<int>(corner, corner + 3), (std::vector<int>{68, 1, 84}));  // the bottom of viridis
+    stbi_image_free(pixels);
 
     const std::string never = temp("erf_never.png");
     expect_failure(wtconv("erf --size 40 --out " + never), "odd");
