@@ -97,7 +97,7 @@ double max_error(const std::vector<float> &y, const std::vector<double> &ref, co
 struct Row {
     Shape shape;
     int levels;
-    std::string impl, isa;
+    std::string impl, variant, isa;  // variant: the pipeline that ran (path/layout)
     double ms, gflops, gbps, error;
 };
 
@@ -128,23 +128,29 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
     auto dw_out = detail::halide_view(Tensor::nchw(y_dw.data(), s.N, s.C, s.H, s.W));
 
     struct Impl {
-        std::string name;
+        std::string name, variant;
         std::function<void()> run;
         double flops;
     };
+    auto variant = [&](Path path, Layout layout) {
+        const Variant v = layer.variant(path, layout);
+        return std::string(to_string(v.path)) + "/" + to_string(v.layout);
+    };
     const double flops = wtconv_flops(s, levels, o.kernel, layer.filter_size());
     const std::vector<Impl> impls = {
-        {"fused_nchw", [&] { layer.forward(X, Y); }, flops},
-        {"fused_nhwc", [&] { layer.forward(X_last, Y_last); }, flops},
-        {"staged", [&] { layer.forward(X, Y_staged, Path::staged); }, flops},
-        {"depthwise", [&] { detail::run_depthwise(dw_weight, dw_in, dw_out); }, 2.0 * o.kernel * o.kernel * double(n)},
+        {"fused_nchw", variant(Path::automatic, Layout::nchw), [&] { layer.forward(X, Y); }, flops},
+        {"fused_nhwc", variant(Path::automatic, Layout::channels_last), [&] { layer.forward(X_last, Y_last); }, flops},
+        {"staged", variant(Path::staged, Layout::nchw), [&] { layer.forward(X, Y_staged, Path::staged); }, flops},
+        {"depthwise", "depthwise", [&] { detail::run_depthwise(dw_weight, dw_in, dw_out); },
+         2.0 * o.kernel * o.kernel * double(n)},
     };
     std::vector<Row> rows;
     const double bytes = 8.0 * double(n);  // one read of x, one write of y
     for (const Impl &impl : impls) {
         step(impl.name.c_str());
         const double ms = median_ms(impl.run, o.min_time);
-        rows.push_back({s, levels, impl.name, layer.variant().isa, ms, impl.flops / (ms * 1e6), bytes / (ms * 1e6), NAN});
+        rows.push_back({s, levels, impl.name, impl.variant, layer.variant().isa, ms, impl.flops / (ms * 1e6),
+                        bytes / (ms * 1e6), NAN});
     }
 
     step("checking against the double-precision reference");
@@ -206,7 +212,8 @@ void bench(const BenchOptions &o) {
                                 {"wavelet", o.wavelet},
                                 {"device", o.device},
                                 {"impl", r.impl},
-                                {"isa", isa},
+                                {"variant", r.variant},
+                                {"isa", r.isa},
                                 {"ms_median", r.ms},
                                 {"gflops", r.gflops},
                                 {"gbps", r.gbps},

@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(0.0, 600.0));
     bench_app->add_flag("--json", bench.json,
                         "one JSON object per row: shape, levels, kernel, wavelet, device, impl, ms_median, gflops, "
-                        "gbps (and isa, max_error)");
+                        "gbps (and variant, isa, max_error)");
     add_device(bench_app, bench.device);
 
     ErfOptions erf;
