@@ -101,9 +101,9 @@ public:
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt};
+            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar};
             if (channels_last) {
-                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), get_target());
+                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), stride, get_target());
             } else {
                 schedule_fused_cpu(funcs, v, stride, get_target());
             }

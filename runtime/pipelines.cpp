@@ -1,6 +1,7 @@
 #include "pipelines.h"
 
 #include "cpu_isa.h"
+#include "scratch_allocator.h"
 
 #include "HalideRuntime.h"
 #include "wtconv_stage_band_conv.h"
@@ -50,6 +51,7 @@ void install_error_handler() {
     std::call_once(once, [] {
         halide_set_error_handler(keep_halide_error);
         install_isa_cap();
+        install_scratch_allocator();
     });
 }
 

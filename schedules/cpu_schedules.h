@@ -22,6 +22,9 @@ namespace wtconv {
 struct FusedFuncs {
     Halide::Func output, base, input_padded;
     std::vector<Halide::Func> dwt, bands, band_conv, z_masked, idwt;
+    // Haar fast path: the IDWT reads one pixel of each band (no halo), so
+    // the masked sums z need no padded copy of their own.
+    bool haar = false;
 };
 
 // Vectors no wider than a level typically is: deep levels are a few pixels
@@ -44,6 +47,35 @@ inline void per_plane(Halide::Func f, Halide::Func output, const Halide::Var &pl
     vectorize_pure_and_updates(f, x, width);
 }
 
+// Stencil reductions along width vectors: a tile of `kStencilRows` rows of
+// one vector accumulates in registers (a constant-size stack tile that the
+// compiler promotes), so each tap's weight feeds that many independent FMA
+// chains instead of one chain that waits out the FMA latency at every tap.
+// `stored` is the plane-sized array the consumers read, written once per
+// tile. Its splits round the region up (a few extra zero-input pixels), so
+// no guard breaks the chains.
+constexpr int kStencilRows = 4;
+
+inline void rows_in_registers(Halide::Func conv, Halide::Func stored, const Vars &v, int width) {
+    using Halide::TailStrategy;
+    Halide::Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+    const bool bands = conv.dimensions() == 5;
+    stored.split(v.x, xo, xi, width, TailStrategy::RoundUp)
+        .split(v.y, yo, yi, kStencilRows, TailStrategy::RoundUp)
+        .vectorize(xi)
+        .unroll(yi);
+    if (bands) {
+        stored.bound(v.b, 0, 4).reorder(xi, yi, xo, yo, v.b);
+    } else {
+        stored.reorder(xi, yi, xo, yo);
+    }
+    conv.compute_at(stored, xo).store_in(Halide::MemoryType::Stack);
+    conv.vectorize(v.x).unroll(v.y);
+    std::vector<Halide::VarOrRVar> order = {v.x, v.y};
+    for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
+    conv.update(0).reorder(order).vectorize(v.x).unroll(v.y);
+}
+
 inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr &stride,
                                const Halide::Target &target) {
     using Halide::TailStrategy;
@@ -54,9 +86,11 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
     // Stride 1 (nearly every layer) gets dense loads; other strides gather.
     f.output.specialize(stride == 1);
 
-    // The base conv of one output vector, accumulated in registers.
-    f.base.compute_at(f.output, xo).store_in(Halide::MemoryType::Stack);
-    vectorize_pure_and_updates(f.base, v.x, natural);
+    // The base conv over the (strided) output plane.
+    Halide::Func base_plane = f.base.in();
+    base_plane.compute_at(f.output, cn);
+    rows_in_registers(f.base, base_plane, v, natural);
+    f.base.update(0).specialize(stride == 1);
 
     // Every array a stencil reads is stored zero-padded, so the hot loops
     // read plain memory instead of clamped (gathered) coordinates.
@@ -70,8 +104,16 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
         f.dwt[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b).unroll(v.b);  // Haar: the mux over bands folds away
         per_plane(f.bands[i], f.output, cn, v.x, width);
         f.bands[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
-        per_plane(f.band_conv[i], f.output, cn, v.x, width);
-        f.band_conv[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
+        Halide::Func band_conv_plane = f.band_conv[i].in();
+        band_conv_plane.compute_at(f.output, cn);
+        rows_in_registers(f.band_conv[i], band_conv_plane, v, width);
+        if (f.haar) {
+            // The Haar IDWT reads one pixel of each band (no halo): the
+            // masked sums stay inline, and level 1's IDWT is computed in
+            // the output.
+            if (i > 0) per_plane(f.idwt[i], f.output, cn, v.x, level_vector_width(natural, level - 1));
+            continue;
+        }
         per_plane(f.z_masked[i], f.output, cn, v.x, width);
         f.z_masked[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
         // The IDWT writes the level above: twice as wide.
@@ -84,7 +126,15 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // width-vectors waste). One parallel task is a block of channels of one
 // image; inside it every array of every level is stored channels-innermost
 // over its whole (padded) plane.
-inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
+// `pixels` > 1 (stencil reductions only): that many neighbouring pixels
+// accumulate side by side inside the taps loops. Each tap's weight vector
+// then feeds `pixels` independent FMA chains held in registers, instead of
+// one chain that waits out the FMA latency at every tap. The split rounds
+// the computed width up (a few extra zero-input pixels), so no guard
+// breaks the chains.
+constexpr int kStencilPixels = 8;
+
+inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pixels = 1) {
     using Halide::TailStrategy;
     const bool bands = f.dimensions() == 5;
     if (bands) {
@@ -96,17 +146,21 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
     for (int u = 0; u < f.num_update_definitions(); u++) {
         // Reductions: the taps loop inside each pixel, around one
         // accumulator vector.
+        Halide::Var xo("xo"), xi("xi");
         std::vector<Halide::VarOrRVar> order = {v.c};
+        if (pixels > 1) order.emplace_back(xi);
         for (const Halide::RVar &r : f.rvars(u)) order.emplace_back(r);
-        order.emplace_back(v.x);
+        order.emplace_back(pixels > 1 ? xo : v.x);
         order.emplace_back(v.y);
         if (bands) order.emplace_back(v.b);
-        f.update(u).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
+        Halide::Stage update = f.update(u);
+        if (pixels > 1) update.split(v.x, xo, xi, pixels, TailStrategy::RoundUp).unroll(xi);
+        update.reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
     }
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
-                                             const Halide::Target &target) {
+                                             const Halide::Expr &stride, const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
     Halide::Var co("co"), ci("ci"), task("task");
@@ -123,23 +177,34 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             .vectorize(ci);
     }
 
-    // The base conv of one output pixel's channel vector, in registers.
-    f.base.compute_at(f.output, v.x).store_in(Halide::MemoryType::Stack);
-    vectorize_channels(f.base, v, natural);
+    // The base conv of one output row (its storage allocated once per task).
+    f.base.compute_at(f.output, v.y).store_at(f.output, task);
+    vectorize_channels(f.base, v, natural, kStencilPixels);
+    // Stride 1: neighbouring pixels at constant offsets (otherwise the
+    // unrolled pixels' addresses are computed, and vectorized, one by one).
+    f.base.update(0).specialize(stride == 1);
 
     // Weights arrive channels-innermost (the generator's constraint), so they
     // stay inline: a channel vector loads one tap of consecutive channels.
-    std::vector<Halide::Func> per_task;
     // Every array a stencil reads is stored zero-padded per task. A Haar DWT
     // (no reduction) is computed straight into its padded array.
-    per_task.push_back(f.input_padded);
-    for (size_t i = 0; i < f.dwt.size(); i++) {
-        if (f.dwt[i].has_update_definition()) per_task.push_back(f.dwt[i]);
-        per_task.insert(per_task.end(), {f.bands[i], f.band_conv[i], f.z_masked[i], f.idwt[i]});
-    }
-    for (Halide::Func g : per_task) {
+    auto per_task = [&](Halide::Func g, int pixels) {
         g.compute_at(f.output, task);
-        vectorize_channels(g, v, natural);
+        vectorize_channels(g, v, natural, pixels);
+    };
+    per_task(f.input_padded, 1);
+    for (size_t i = 0; i < f.dwt.size(); i++) {
+        if (f.dwt[i].has_update_definition()) per_task(f.dwt[i], 1);
+        per_task(f.bands[i], 1);
+        per_task(f.band_conv[i], kStencilPixels);
+        if (f.haar) {
+            // The masked sums stay inline in the IDWT, and level 1's IDWT in
+            // the output: no copies of the level's planes.
+            if (i > 0) per_task(f.idwt[i], 1);
+        } else {
+            per_task(f.z_masked[i], 1);
+            per_task(f.idwt[i], 1);
+        }
     }
 }
 
