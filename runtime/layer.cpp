@@ -243,4 +243,18 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     if (scatter_y) copy_elements(ConstTensor{yout.data, yout.shape, yout.strides}, y);
 }
 
+// CUDA: API only for now (the pipelines follow on this branch).
+bool cuda_available(std::string *why) {
+    if (why) *why = "this libwtconv was built without CUDA pipelines";
+    return false;
+}
+
+void Layer::forward_cuda(const ConstTensor &, const Tensor &, const CudaExecution &, Path) const {
+    throw Error("forward_cuda: this libwtconv was built without CUDA pipelines");
+}
+
+Variant Layer::variant_cuda(Path) const {
+    throw Error("variant_cuda: this libwtconv was built without CUDA pipelines");
+}
+
 }  // namespace wtconv
