@@ -30,6 +30,7 @@
 
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -392,8 +393,11 @@ int run(int argc, char **argv) {
     int count = 0;
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess || count == 0) {
-        std::printf("wtconv_cuda_bench: skipped: no usable CUDA device (%s)\n",
-                    status != cudaSuccess ? cudaGetErrorString(status) : "the driver reports 0 devices");
+        void *driver_lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        std::printf("wtconv_cuda_bench: skipped: no usable CUDA device (%s%s)\n",
+                    status != cudaSuccess ? cudaGetErrorString(status) : "the driver reports 0 devices",
+                    driver_lib ? "" : "; no CUDA driver here: libcuda.so.1 does not load");
+        if (driver_lib) dlclose(driver_lib);
         return 0;
     }
     Device &d = device();
