@@ -31,8 +31,12 @@
 namespace wtconv {
 
 // Largest input plane (height and width) the plane plan takes. Its shared
-// memory is sized for this plane whatever the actual one.
-constexpr int kGpuPlaneMax = 56;
+// memory is sized for this plane whatever the actual one. CMake passes the
+// same number to the runtime, which picks the plan (cmake/WtconvTargets.cmake).
+#ifndef WTCONV_CUDA_PLANE_MAX
+#define WTCONV_CUDA_PLANE_MAX 56
+#endif
+constexpr int kGpuPlaneMax = WTCONV_CUDA_PLANE_MAX;
 constexpr int kGpuTile = 16;  // threads per block: kGpuTile x kGpuTile
 
 // The valid extent of level `level` of a `plane`-pixel side (level 0: the plane).
@@ -79,17 +83,15 @@ inline void root_tiles(Stage s, const Vars &v, bool bands) {
 
 // A reduction Func: accumulated per thread, in registers, at the wrapper's
 // innermost thread loop. Returns the wrapper, which the caller schedules.
-inline Func per_thread(Func f, const Vars &v) {
+inline Func per_thread(Func f) {
     Func wrapper = f.in();
     f.compute_at(wrapper, Var("xi"));
-    (void)v;
     return wrapper;
 }
 
 }  // namespace gpu_detail
 
-// plane_plan: see the top of this file. `planes` is the number of (n, c)
-// planes (grid size); unused, kept for the estimates' sake.
+// plane_plan: see the top of this file.
 inline void schedule_fused_gpu(FusedFuncs &f, const Vars &v, bool plane_plan) {
     using namespace gpu_detail;
     using Halide::MemoryType;
@@ -118,14 +120,14 @@ inline void schedule_fused_gpu(FusedFuncs &f, const Vars &v, bool plane_plan) {
         // level above (level 1's goes straight into the output, per thread).
         std::vector<std::pair<Func, int>> stored;  // Func, plane extent of its storage
         Func dwt = f.dwt[i];
-        if (dwt.has_update_definition()) dwt = per_thread(dwt, v);
+        if (dwt.has_update_definition()) dwt = per_thread(dwt);
         stored.emplace_back(dwt, gpu_level_extent(kGpuPlaneMax, level));
-        stored.emplace_back(per_thread(f.band_conv[i], v), gpu_level_extent(kGpuPlaneMax, level));
+        stored.emplace_back(per_thread(f.band_conv[i]), gpu_level_extent(kGpuPlaneMax, level));
         if (f.idwt[i].has_update_definition()) {
             if (level == 1) {
                 f.idwt[i].compute_at(f.output, xi);
             } else {
-                stored.emplace_back(per_thread(f.idwt[i], v), gpu_level_extent(kGpuPlaneMax, level - 1));
+                stored.emplace_back(per_thread(f.idwt[i]), gpu_level_extent(kGpuPlaneMax, level - 1));
             }
         }
         // A Haar IDWT (4 loads and a few adds) stays inline in its consumer.
