@@ -2,7 +2,7 @@
 # Run THERE, on a lent GPU machine (the device tool; README, "CUDA on a lent
 # GPU"), in the repository root, with gpu-bundle/ made here by
 # tools/gpu_bundle.sh and carried along. Nothing is built there (no Halide).
-# In order, each stage under its own timeout (about 4.5 minutes at most):
+# In order, each stage under its own timeout (under 5 minutes in all, at most):
 #   1. logs the GPU (nvidia-smi: name, driver, clocks, memory) and the bundle's manifest
 #   2. finds cuDNN 9 (and nvrtc) in PyTorch's wheel (site-packages/nvidia/...)
 #   3. the CUDA test suites of the bundle (test_cuda*)
@@ -65,8 +65,8 @@ done
 tests=("$bundle"/bin/test_cuda*)
 if [[ -x "${tests[0]}" ]]; then
     for t in "${tests[@]}"; do
-        stage "$(basename "$t") (timeout 60 s) -> $out/test_cuda.log"
-        "${bin_env[@]}" timeout 60 "$t" >>"$out/test_cuda.log" 2>&1
+        stage "$(basename "$t") (timeout 75 s) -> $out/test_cuda.log"
+        "${bin_env[@]}" timeout 75 "$t" >>"$out/test_cuda.log" 2>&1
         rc=$?
         if ((rc == 0)); then
             note "$(basename "$t"): passed ($(grep -c '^\[       OK \]' "$out/test_cuda.log") OK so far)"
@@ -83,20 +83,20 @@ fi
 # 4. The benchmark, then the ours and copy rows again (the spread between
 #    the two passes is the noise).
 if [[ -x "$bundle/bin/wtconv_cuda_bench" ]]; then
-    stage "wtconv_cuda_bench (timeout 150 s) -> $out/wtconv_cuda_bench.{log,json}"
-    "${bin_env[@]}" timeout 150 "$bundle/bin/wtconv_cuda_bench" --benchmark_min_time=0.2 \
+    stage "wtconv_cuda_bench (timeout 120 s) -> $out/wtconv_cuda_bench.{log,json}"
+    "${bin_env[@]}" timeout 120 "$bundle/bin/wtconv_cuda_bench" --benchmark_min_time=0.2 \
         --benchmark_out="$out/wtconv_cuda_bench.json" --benchmark_out_format=json >"$out/wtconv_cuda_bench.log" 2>&1
     rc=$?
     ((rc == 0)) || { status=1; note "wtconv_cuda_bench: FAILED (exit $rc$( ((rc == 124)) && echo ', timed out'))"; tail -n 20 "$out/wtconv_cuda_bench.log" | tee -a "$summary"; }
-    stage "wtconv_cuda_bench, ours and copy again (timeout 45 s)"
+    stage "wtconv_cuda_bench, ours and copy again (timeout 30 s)"
     echo "=== second pass (noise): ours and copy rows" >>"$out/wtconv_cuda_bench.log"
-    "${bin_env[@]}" WTCONV_BENCH_NO_CAPTURE=1 timeout 45 "$bundle/bin/wtconv_cuda_bench" --benchmark_min_time=0.2 \
+    "${bin_env[@]}" WTCONV_BENCH_NO_CAPTURE=1 timeout 30 "$bundle/bin/wtconv_cuda_bench" --benchmark_min_time=0.2 \
         --benchmark_filter='^(ours|copy)/' >>"$out/wtconv_cuda_bench.log" 2>&1 || note "wtconv_cuda_bench second pass: exit $?"
 fi
 
 # 5. PyTorch: the reference module and F.conv2d on the same shapes.
-stage "pytorch_cuda_bench.py (timeout 100 s) -> $out/pytorch_cuda_bench.{log,json}"
-PYTHONUNBUFFERED=1 timeout 100 python3 "$root/bench/pytorch_cuda_bench.py" --min-seconds 0.2 \
+stage "pytorch_cuda_bench.py (timeout 70 s) -> $out/pytorch_cuda_bench.{log,json}"
+PYTHONUNBUFFERED=1 timeout 70 python3 "$root/bench/pytorch_cuda_bench.py" --min-seconds 0.2 \
     --json "$out/pytorch_cuda_bench.json" >"$out/pytorch_cuda_bench.log" 2>&1
 rc=$?
 ((rc == 0)) || { status=1; note "pytorch_cuda_bench.py: FAILED (exit $rc$( ((rc == 124)) && echo ', timed out'))"; tail -n 15 "$out/pytorch_cuda_bench.log" | tee -a "$summary"; }
