@@ -68,7 +68,8 @@ done
     echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
     echo "branch: $(git -C "$root" rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)"
     echo "built: $(date -u '+%Y-%m-%d %H:%M UTC') on $(sed -n "s/^PRETTY_NAME=//p" /etc/os-release | tr -d "\""), $(ldd --version | head -n 1)"
-    echo "cuda toolkit: $(grep -m1 -o 'CUDAToolkit_VERSION:[A-Z]*=.*' "$build/CMakeCache.txt" 2>/dev/null || echo '?')"
+    nvcc="$(sed -n 's/^CUDAToolkit_NVCC_EXECUTABLE:FILEPATH=//p' "$build/CMakeCache.txt")"
+    echo "cuda toolkit: ${nvcc:-?} ($("${nvcc:-false}" --version 2>/dev/null | grep -o 'release [0-9.]*' || echo '?'))"
     echo "files:"
     (cd "$bundle" && find bin lib -type f -printf '  %p %s\n' | sort)
     for t in "${targets[@]}"; do
