@@ -69,7 +69,7 @@ if [[ -x "${tests[0]}" ]]; then
         "${bin_env[@]}" timeout 75 "$t" >>"$out/test_cuda.log" 2>&1
         rc=$?
         if ((rc == 0)); then
-            note "$(basename "$t"): passed ($(grep -c '^\[       OK \]' "$out/test_cuda.log") OK, $(grep -c '^\[  SKIPPED \] [A-Za-z]' "$out/test_cuda.log") skipped, so far)"
+            note "$(basename "$t"): passed ($(grep -c '^\[       OK \]' "$out/test_cuda.log") OK, $(grep -c '^\[  SKIPPED \] .*ms)$' "$out/test_cuda.log") skipped, so far)"
         else
             status=1
             note "$(basename "$t"): FAILED (exit $rc$( ((rc == 124)) && echo ', timed out')); failures:"
