@@ -1,6 +1,7 @@
 // Times, on one CUDA GPU and on the same device tensors, the fused WTConv2d
-// forward (Layer::forward_cuda), the staged baseline where the API has one
-// on CUDA, cuDNN's depthwise k x k and 31 x 31 convolutions (float32,
+// forward (Layer::forward_cuda; eager, and replayed from CUDA graphs), the
+// staged baseline where the API has one on CUDA, cuDNN's depthwise k x k and
+// 31 x 31 convolutions (float32,
 // CUDNN_FMA_MATH, the fastest algorithm cudnnFind returns; NCHW, NHWC
 // logged) and a device-to-device copy of S bytes (the 100 %-bandwidth
 // anchor), on the WTConvNeXt-T stages at batch 32 and a 1024^2 plane; then
@@ -36,6 +37,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -110,8 +112,10 @@ struct Case {
     std::vector<float *> x, y;       // device, one pair per rotation set
     int sets = 0;
     std::unique_ptr<CudnnDepthwise> dw5, dw5_nhwc, dw31;
+    std::vector<cudaGraphExec_t> graphs;  // one captured forward per set (the ours_graph row)
 
     ~Case() {
+        for (cudaGraphExec_t g : graphs) cudaGraphExecDestroy(g);
         for (float *p : x) cudaFree(p);
         for (float *p : y) cudaFree(p);
     }
@@ -154,8 +158,61 @@ struct Case {
         layer->forward_cuda(ConstTensor::nchw(x[size_t(i)], s.N, s.C, s.H, s.W),
                             Tensor::nchw(y[size_t(i)], s.N, s.C, s.H, s.W), exec, path);
     }
+
+    // Captures forward(i) of every set into CUDA graphs (the launches
+    // without the host's per-call work), after checking that a replay
+    // writes exactly what the eager call writes. Throws why it cannot.
+    void capture_graphs();
 #endif
 };
+
+#ifdef WTCONV_BENCH_HAVE_FORWARD_CUDA
+void Case::capture_graphs() {
+    if (!graphs.empty()) return;
+    allocate();
+    cudaStream_t st = device().stream;
+    for (int i = 0; i < sets; i++) forward(i, Path::automatic);  // first-call costs outside the capture
+    WTCONV_CUDA_CHECK(cudaStreamSynchronize(st));
+    std::vector<cudaGraphExec_t> made;
+    try {
+        for (int i = 0; i < sets; i++) {
+            WTCONV_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
+            cudaGraph_t g = nullptr;
+            try {
+                forward(i, Path::automatic);
+            } catch (...) {
+                cudaStreamEndCapture(st, &g);
+                if (g) cudaGraphDestroy(g);
+                (void)cudaGetLastError();
+                throw;
+            }
+            WTCONV_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+            cudaGraphExec_t e = nullptr;
+            const cudaError_t inst = cudaGraphInstantiate(&e, g, 0);
+            cudaGraphDestroy(g);
+            WTCONV_CUDA_CHECK(inst);
+            made.push_back(e);
+        }
+        // A replay must write what the eager call writes, bit for bit.
+        const size_t bytes = shape.elements() * sizeof(float);
+        std::vector<float> eager(shape.elements()), replay(shape.elements());
+        WTCONV_CUDA_CHECK(cudaMemsetAsync(y[0], 0xFF, bytes, st));
+        forward(0, Path::automatic);
+        WTCONV_CUDA_CHECK(cudaMemcpyAsync(eager.data(), y[0], bytes, cudaMemcpyDeviceToHost, st));
+        WTCONV_CUDA_CHECK(cudaMemsetAsync(y[0], 0xFF, bytes, st));
+        WTCONV_CUDA_CHECK(cudaGraphLaunch(made[0], st));
+        WTCONV_CUDA_CHECK(cudaMemcpyAsync(replay.data(), y[0], bytes, cudaMemcpyDeviceToHost, st));
+        WTCONV_CUDA_CHECK(cudaStreamSynchronize(st));
+        if (std::memcmp(eager.data(), replay.data(), bytes) != 0) {
+            throw std::runtime_error("a CUDA-graph replay of forward_cuda writes other values than the eager call");
+        }
+    } catch (...) {
+        for (cudaGraphExec_t e : made) cudaGraphExecDestroy(e);
+        throw;
+    }
+    graphs = std::move(made);
+}
+#endif
 
 std::map<std::string, std::unique_ptr<Case>> &cases() {
     static std::map<std::string, std::unique_ptr<Case>> c;
@@ -323,14 +380,16 @@ void print_table() {
     if (rows().empty()) return;
     const bool capture = !std::getenv("WTCONV_BENCH_NO_CAPTURE");
     std::printf("\n== wtconv_cuda_bench summary: %s; k = %d, Haar, fp32 NCHW; median us per call; GB/s on ideal bytes "
-                "2S;\n   %%copy = GB/s over the copy's; 50%% = twice the copy's time (the goal); launches = kernels (k) "
-                "and copies (c) per call, by stream capture\n",
+                "2S;\n   %%copy = GB/s over the copy's; 50%% = twice the copy's time (the goal); graph = ours replayed "
+                "from CUDA graphs;\n   launches = kernels (k) and copies (c) per call, by stream capture; error = ours "
+                "vs the CPU forward\n",
                 device().prop.name, kKernel);
-    std::printf("%-20s %7s %4s %8s %7s | %8s %7s %6s %8s | %8s | %8s %8s %8s | %7s %7s | %8s | %s\n", "shape",
-                "S MB", "sets", "copy", "copyGB/s", "ours", "GB/s", "%copy", "50%", "staged", "dw5", "dw5nhwc", "dw31",
-                "o/dw5", "o/dw31", "launches", "error");
+    std::printf("%-20s %7s %4s %8s %7s | %8s %7s %6s %8s %8s | %8s | %8s %8s %8s | %7s %7s | %8s | %s\n", "shape",
+                "S MB", "sets", "copy", "copyGB/s", "ours", "GB/s", "%copy", "50%", "graph", "staged", "dw5", "dw5nhwc",
+                "dw31", "o/dw5", "o/dw31", "launches", "error");
     for (const Shape &s : kShapes) {
-        const double copy = row_us(s, "copy"), ours = row_us(s, "ours"), staged = row_us(s, "staged"),
+        const double copy = row_us(s, "copy"), ours = row_us(s, "ours"), graph = row_us(s, "ours_graph"),
+                     staged = row_us(s, "staged"),
                      dw5 = row_us(s, "cudnn_dw5"), dw5l = row_us(s, "cudnn_dw5_nhwc"), dw31 = row_us(s, "cudnn_dw31");
         if (std::isnan(copy) && std::isnan(ours) && std::isnan(staged) && std::isnan(dw5) && std::isnan(dw5l) &&
             std::isnan(dw31)) {
@@ -345,10 +404,10 @@ void print_table() {
             if (capture) launches = count_launches([&] { c.forward(0, Path::automatic); });
         }
 #endif
-        std::printf("%-20s %7.1f %4d %8s %7s | %8s %7s %6s %8s | %8s | %8s %8s %8s | %7s %7s | %8s | %s\n",
+        std::printf("%-20s %7.1f %4d %8s %7s | %8s %7s %6s %8s %8s | %8s | %8s %8s %8s | %7s %7s | %8s | %s\n",
                     s.name().c_str(), s.bytes() / 1e6, c.sets, fmt(copy).c_str(), fmt(copy_gbs, "%.0f").c_str(),
                     fmt(ours).c_str(), fmt(ours_gbs, "%.0f").c_str(), fmt(100 * ours_gbs / copy_gbs).c_str(),
-                    fmt(2 * copy).c_str(), fmt(staged).c_str(), fmt(dw5).c_str(), fmt(dw5l).c_str(),
+                    fmt(2 * copy).c_str(), fmt(graph).c_str(), fmt(staged).c_str(), fmt(dw5).c_str(), fmt(dw5l).c_str(),
                     fmt(dw31).c_str(), fmt(ours / dw5, "%.2f").c_str(), fmt(ours / dw31, "%.2f").c_str(),
                     launches.c_str(), error.c_str());
     }
@@ -495,6 +554,24 @@ int run(int argc, char **argv) {
                 });
             }
         }
+#ifdef WTCONV_BENCH_HAVE_FORWARD_CUDA
+        // Our forward replayed from CUDA graphs: device time without the
+        // host's per-call work (last, as the capture is the riskiest step).
+        if (have_ours) {
+            add("ours_graph/" + n, [s](benchmark::State &st) {
+                try {
+                    case_for(s).capture_graphs();
+                } catch (const std::exception &e) {
+                    st.SkipWithError((std::string("no graph replay: ") + e.what()).c_str());
+                    return;
+                }
+                time_rows(
+                    st, s, "ours_graph/" + s.name(),
+                    [](Case &c, int i) { WTCONV_CUDA_CHECK(cudaGraphLaunch(c.graphs[size_t(i)], device().stream)); },
+                    [](Case &c) { return "CUDA graph replay of " + c.layer->variant_cuda(Path::automatic).isa; });
+            });
+        }
+#endif
     }
     std::fflush(stdout);
     benchmark::RunSpecifiedBenchmarks();
