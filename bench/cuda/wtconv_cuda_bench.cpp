@@ -1,10 +1,9 @@
 // Times, on one CUDA GPU and on the same device tensors, the fused WTConv2d
 // forward (Layer::forward_cuda; eager, and replayed from CUDA graphs), the
 // staged baseline where the API has one on CUDA, cuDNN's depthwise k x k and
-// 31 x 31 convolutions (float32,
-// CUDNN_FMA_MATH, the fastest algorithm cudnnFind returns; NCHW, NHWC
-// logged) and a device-to-device copy of S bytes (the 100 %-bandwidth
-// anchor), on the WTConvNeXt-T stages at batch 32 and a 1024^2 plane; then
+// 31 x 31 convolutions (float32, CUDNN_FMA_MATH, the fastest algorithm
+// cudnnFind returns; NCHW, NHWC logged) and a device-to-device copy of S
+// bytes (the 100 %-bandwidth anchor), on the WTConvNeXt-T stages at batch 32 and a 1024^2 plane; then
 // prints a table of medians, achieved bandwidth on ideal bytes (x read once
 // + y written once = 2S), % of the copy's bandwidth, the ratios to cuDNN,
 // kernel launches per call and the fused output's error against the CPU
