@@ -133,6 +133,8 @@ struct Case {
             WTCONV_CUDA_CHECK(cudaMemcpy(x[size_t(i)], host_x.data(), bytes, cudaMemcpyHostToDevice));
             WTCONV_CUDA_CHECK(cudaMemset(y[size_t(i)], 0xFF, bytes));  // NaN: unwritten outputs show
         }
+        // The legacy stream does not order with our non-blocking one.
+        WTCONV_CUDA_CHECK(cudaDeviceSynchronize());
     }
 
     CudnnDepthwise &cudnn(int k, bool nhwc) {
