@@ -194,6 +194,7 @@ CudnnDepthwise::CudnnDepthwise(cudaStream_t stream, const CudnnOptions &o, const
     for (float &v : host) v = (rng() & 1) ? dist(rng) : -dist(rng);
     m.weight = device_alloc<float>(host.size());
     WTCONV_CUDA_CHECK(cudaMemcpy(m.weight, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+    WTCONV_CUDA_CHECK(cudaDeviceSynchronize());  // the legacy stream does not order with `stream`
 
     // cudnnFind (timed by cuDNN itself, fastest first) with a capped workspace.
     void *find_ws = nullptr;
