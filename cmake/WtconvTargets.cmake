@@ -25,6 +25,6 @@ option(WTCONV_CUDA "Build the CUDA pipelines (Layer::forward_cuda)" ON)
 set(WTCONV_CUDA_TARGET "x86-64-linux-sse41-cuda-cuda_capability_80-user_context"
     CACHE STRING "Halide target of the CUDA pipelines (host part + cuda feature; keep user_context)")
 # Largest plane (H and W) of the one-launch CUDA plan: its shared memory is
-# sized for this plane (about 38 KB at 56, under Halide's 48 KB per block;
+# sized for this plane (at most 32.5 KB at 56, under Halide's 48 KB per block;
 # schedules/gpu_schedules.h). Not a cache variable: raising it breaks that budget.
 set(WTCONV_CUDA_PLANE_MAX 56)

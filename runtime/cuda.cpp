@@ -246,6 +246,7 @@ struct CudaWeights::Device {
 CudaWeights::CudaWeights() = default;
 
 CudaWeights::~CudaWeights() {
+    if (by_context_.empty()) return;  // never ran on CUDA: do not load the driver just to quit
     const Driver &d = driver();
     if (!d.ok) return;
     for (auto &[context, device] : by_context_) {

@@ -6,8 +6,8 @@
 // - plane (H, W <= kGpuPlaneMax): ONE kernel launch. One thread block of
 //   16 x 16 threads per (n, c) plane. Every level's bands, band convs and
 //   (general path) IDWT outputs live in shared memory, at constant sizes
-//   (bound_storage: the sizes of a kGpuPlaneMax plane, about 38 KB at most,
-//   under Halide's 48 KB per block); reductions accumulate in registers.
+//   (bound_storage: the sizes of a kGpuPlaneMax plane, at most 32.5 KB,
+//   under Halide's 48 KB per block; table in docs/DESIGN.md); reductions accumulate in registers.
 //   Deep levels (1 to 4 px) run inside the same block, between barriers,
 //   instead of in kernels of their own. Only x is read and only y written
 //   in global memory.
