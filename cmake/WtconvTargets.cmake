@@ -16,3 +16,15 @@ set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level
 # minutes per variant: narrow WTCONV_*_LEVELS when trying it.
 set(WTCONV_CPU_SCHEDULER "hand" CACHE STRING "CPU schedule source: hand, Mullapudi2016, Adams2019 or Li2018")
 set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adams2019 Li2018)
+
+# CUDA: the fused pipelines compiled a second time for a host + CUDA target
+# (PTX for sm_80, which the driver also JIT-compiles for Hopper). Building
+# them needs only Halide, not the CUDA toolkit; running them needs a driver
+# (libcuda.so.1, loaded at run time, never linked).
+option(WTCONV_CUDA "Build the CUDA pipelines (Layer::forward_cuda)" ON)
+set(WTCONV_CUDA_TARGET "x86-64-linux-sse41-cuda-cuda_capability_80-user_context"
+    CACHE STRING "Halide target of the CUDA pipelines (host part + cuda feature; keep user_context)")
+# Largest plane (H and W) of the one-launch CUDA plan: its shared memory is
+# sized for this plane (at most 32.5 KB at 56, under Halide's 48 KB per block;
+# schedules/gpu_schedules.h). Not a cache variable: raising it breaks that budget.
+set(WTCONV_CUDA_PLANE_MAX 56)

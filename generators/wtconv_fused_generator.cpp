@@ -10,6 +10,14 @@
 #include "../schedules/cpu_schedules.h"
 #include "wtconv_algorithm.h"
 
+#include <stdexcept>
+
+#ifdef WTCONV_GPU_SCHEDULES
+// Only the CUDA generator binary (generators/CMakeLists.txt) carries the GPU
+// schedules, so that editing them rebuilds the CUDA variants alone.
+#include "../schedules/gpu_schedules.h"
+#endif
+
 namespace wtconv {
 
 class FusedForward : public Halide::Generator<FusedForward> {
@@ -20,6 +28,10 @@ public:
     // channels-last NHWC (channels innermost). Only the buffer strides and
     // the schedule differ; the Funcs are always (x, y, c, n).
     GeneratorParam<bool> channels_last{"channels_last", false};
+    // GPU targets only: the one-launch plan with every level in shared memory
+    // (planes up to kGpuPlaneMax) or the tiled plan for any plane size
+    // (schedules/gpu_schedules.h).
+    GeneratorParam<bool> gpu_plane{"gpu_plane", true};
 
     // input(x, y, c, n): NCHW float32.
     Input<Buffer<float, 4>> input{"input"};
@@ -102,7 +114,19 @@ public:
         set_estimates();
         if (!using_autoscheduler()) {
             FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar};
-            if (channels_last) {
+            if (get_target().has_gpu_feature()) {
+#ifdef WTCONV_GPU_SCHEDULES
+                if (channels_last) throw std::runtime_error("wtconv_fused: GPU variants are NCHW only");
+                if (gpu_plane) {
+                    add_requirement(input.dim(0).extent() <= kGpuPlaneMax && input.dim(1).extent() <= kGpuPlaneMax,
+                                    "wtconv_fused (CUDA plane plan): planes up to ", kGpuPlaneMax, " x ",
+                                    kGpuPlaneMax, ", got ", input.dim(0).extent(), " x ", input.dim(1).extent());
+                }
+                schedule_fused_gpu(funcs, v, gpu_plane);
+#else
+                throw std::runtime_error("wtconv_fused: GPU schedules are in the CUDA generator binary only");
+#endif
+            } else if (channels_last) {
                 schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), stride, get_target());
             } else {
                 schedule_fused_cpu(funcs, v, stride, get_target());

@@ -3,6 +3,7 @@
 #include "wtconv/wtconv.h"
 
 #include "cpu_isa.h"
+#include "cuda.h"
 #include "pipelines.h"
 #include "shape_string.h"
 #include "wavelets.h"
@@ -34,6 +35,8 @@ const char *to_string(Layout layout) {
 struct Layer::Impl {
     PreparedWeights weights;
     int stride = 1;
+    // Device copies of the weights, per CUDA context; freed with the layer.
+    std::unique_ptr<detail::CudaWeights> cuda = std::make_unique<detail::CudaWeights>();
 };
 
 namespace {
@@ -198,23 +201,32 @@ Variant Layer::variant(Path path, Layout layout) const {
     return {path, path == Path::staged ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
-void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
-    const PreparedWeights &w = impl_->weights;
+namespace {
+
+// Shapes, strides, index limits and overlap: the same for CPU and CUDA forwards.
+void check_forward_arguments(const Layer &layer, const ConstTensor &x, const Tensor &y) {
     check_tensor(x, "x (input)");
     check_tensor(y, "y (output)");
-    if (x.shape[1] != w.channels) {
+    if (x.shape[1] != layer.channels()) {
         throw Error("tensor x (input) has shape " + shape_string(x.shape) + ": the layer has " +
-                    std::to_string(w.channels) + " channels");
+                    std::to_string(layer.channels()) + " channels");
     }
-    const std::array<int64_t, 4> want = output_shape(x.shape);
+    const std::array<int64_t, 4> want = layer.output_shape(x.shape);
     if (y.shape != want) {
         throw Error("tensor y (output) has shape " + shape_string(y.shape) + ": expected " + shape_string(want) +
-                    " for input " + shape_string(x.shape) + " and stride " + std::to_string(impl_->stride));
+                    " for input " + shape_string(x.shape) + " and stride " + std::to_string(layer.stride()));
     }
     const auto xr = byte_range(x), yr = byte_range(y);
     if (xr.first <= yr.second && yr.first <= xr.second) {
         throw Error("tensors x (input) and y (output) overlap in memory: forward cannot run in place");
     }
+}
+
+}  // namespace
+
+void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
+    const PreparedWeights &w = impl_->weights;
+    check_forward_arguments(*this, x, y);
     const Variant v = variant(path, layout_for(x, y));
 
     // Views a pipeline cannot take as they are go through a contiguous copy.
@@ -241,6 +253,58 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
         detail::run_fused(w, v.path == Path::fused_haar, v.layout == Layout::channels_last, impl_->stride, hx, hy);
     }
     if (scatter_y) copy_elements(ConstTensor{yout.data, yout.shape, yout.strides}, y);
+}
+
+// ---- CUDA ----
+
+bool cuda_available(std::string *why) {
+    try {
+        return detail::cuda_probe(why);
+    } catch (...) {
+        if (why) *why = "CUDA probe failed";
+        return false;
+    }
+}
+
+Variant Layer::variant_cuda(Path path) const {
+    const PreparedWeights &w = impl_->weights;
+    const int haar_max = detail::max_cuda_levels(true), general_max = detail::max_cuda_levels(false);
+    if (!detail::cuda_built()) throw Error("variant_cuda: this libwtconv was built without CUDA (WTCONV_CUDA=OFF)");
+    const bool haar_ok = w.haar && w.levels >= 1 && w.levels <= haar_max;
+    const bool general_ok = w.levels >= 1 && w.levels <= general_max;
+    if (path == Path::automatic) {
+        if (!haar_ok && !general_ok) {
+            throw Error("no CUDA pipeline covers " + std::to_string(w.levels) + " levels (CUDA runs 1 to " +
+                        std::to_string(general_max) + "; the staged path is CPU only)");
+        }
+        path = haar_ok ? Path::fused_haar : Path::fused_general;
+    }
+    if (path == Path::staged) throw Error("path staged has no CUDA variant (CPU only)");
+    if (path == Path::fused_haar && !haar_ok) {
+        throw Error("path fused_haar on CUDA needs Haar (db1) filters and at most " + std::to_string(haar_max) +
+                    " levels; this layer has " + (w.haar ? "Haar" : "non-Haar") + " filters (F = " +
+                    std::to_string(w.analysis_taps) + ") and " + std::to_string(w.levels) + " levels");
+    }
+    if (path == Path::fused_general && !general_ok) {
+        throw Error("path fused_general on CUDA covers 1 to " + std::to_string(general_max) +
+                    " levels; this layer has " + std::to_string(w.levels));
+    }
+    return {path, Layout::nchw, w.levels, "cuda_sm80"};
+}
+
+void Layer::forward_cuda(const ConstTensor &x, const Tensor &y, const CudaExecution &exec, Path path) const {
+    check_forward_arguments(*this, x, y);
+    for (const auto &[t, name] : {std::pair<std::array<int64_t, 4>, const char *>{x.strides, "x (input)"},
+                                  {y.strides, "y (output)"}}) {
+        if (t[3] != 1 && (name[0] == 'x' ? x.shape[3] : y.shape[3]) != 1) {
+            throw Error(std::string("forward_cuda: tensor ") + name + " has strides " + shape_string(t) +
+                        ": CUDA pipelines read NCHW rows, width stride must be 1 (no copies are made on the device)");
+        }
+    }
+    std::string why;
+    if (!detail::cuda_probe(&why)) throw Error("forward_cuda: CUDA is not available: " + why);
+    const Variant v = variant_cuda(path);
+    detail::run_fused_cuda(impl_->weights, *impl_->cuda, v.path == Path::fused_haar, impl_->stride, x, y, exec);
 }
 
 }  // namespace wtconv

@@ -77,6 +77,9 @@ Halide::Runtime::Buffer<T, 4> make_view(const BasicTensor<T> &t) {
 
 }  // namespace
 
+void install_halide_error_handler() { install_error_handler(); }
+void check_halide(int result, const char *pipeline) { check(result, pipeline); }
+
 InputBuffer halide_view(const ConstTensor &t) { return make_view(t); }
 OutputBuffer halide_view(const Tensor &t) { return make_view(t); }
 

@@ -11,6 +11,11 @@ namespace wtconv::detail {
 using InputBuffer = Halide::Runtime::Buffer<const float, 4>;
 using OutputBuffer = Halide::Runtime::Buffer<float, 4>;
 
+// Halide's errors become wtconv::Error: install the handler once before a
+// call, then check its result.
+void install_halide_error_handler();
+void check_halide(int result, const char *pipeline);
+
 // A Halide view (x, y, c, n) of a tensor (any strides; the pipelines want
 // width stride 1 for NCHW and channel stride 1 for channels-last).
 InputBuffer halide_view(const ConstTensor &t);

@@ -1,5 +1,6 @@
 // wtconv: the WTConv2d forward pass ("Wavelet Convolutions for Large
-// Receptive Fields", ECCV 2024) on the CPU, compiled ahead of time with Halide.
+// Receptive Fields", ECCV 2024) on the CPU and on CUDA GPUs (NCHW), compiled
+// ahead of time with Halide.
 // User code needs only this header and libwtconv.
 //
 //   wtconv::StateDict sd = ...;                 // views of the PyTorch tensors
@@ -92,8 +93,21 @@ struct Variant {
     Path path;
     Layout layout;
     int levels;
-    std::string isa;  // the CPU variant the dispatcher picks here: avx512, avx2 or sse41
+    std::string isa;  // the CPU variant the dispatcher picks here: avx512, avx2 or sse41; "cuda_sm80" on CUDA
 };
+
+// Where a CUDA forward runs. Both handles are the caller's and stay theirs
+// (never destroyed by the library).
+struct CudaExecution {
+    void *context = nullptr;  // CUcontext; null: the primary context of `device` (retained by the library)
+    void *stream = nullptr;   // CUstream (a cudaStream_t is one); null: the legacy default stream
+    int device = 0;           // CUDA device ordinal, used only when context is null
+};
+
+// Whether CUDA forwards can run here: libcuda.so.1 loads, the driver
+// initialises and a device exists. If not and `why` is given, *why says
+// what is missing. Never throws.
+WTCONV_API bool cuda_available(std::string *why = nullptr);
 
 class WTCONV_API Layer {
 public:
@@ -144,6 +158,21 @@ public:
     // The pipeline and CPU variant that forward(.., path) runs for an input
     // in `layout`. (The staged path always runs NCHW.)
     Variant variant(Path path = Path::automatic, Layout layout = Layout::nchw) const;
+
+    // y = layer(x) on a CUDA device, NCHW only. x and y are DEVICE pointers
+    // (float32, any positive strides with width stride 1, e.g. views at an
+    // offset inside larger allocations) in `exec`'s context; nothing is
+    // copied between host and device. Kernels are queued on exec.stream in
+    // order with the caller's work; the call returns without synchronising
+    // (y is ready when the stream reaches that point). Weights are uploaded
+    // at the first forward in each context and freed with the layer.
+    // Throws wtconv::Error without a usable CUDA device (see cuda_available),
+    // for unsupported views, and for paths with no CUDA variant (staged).
+    void forward_cuda(const ConstTensor &x, const Tensor &y, const CudaExecution &exec = {},
+                      Path path = Path::automatic) const;
+
+    // The CUDA pipeline forward_cuda(.., path) runs: layout nchw, isa "cuda_sm80".
+    Variant variant_cuda(Path path = Path::automatic) const;
 
     // The layout forward() runs for this input and output.
     static Layout layout_for(const ConstTensor &x, const Tensor &y);
