@@ -198,7 +198,8 @@ Variant Layer::variant(Path path, Layout layout) const {
         throw Error("path fused_general covers 1 to " + std::to_string(detail::max_fused_levels(false)) +
                     " levels; this layer has " + std::to_string(w.levels) + " (use the staged path)");
     }
-    return {path, path == Path::staged ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
+    const bool nchw_only = path == Path::staged || w.channels < detail::kChannelsLastMinChannels;
+    return {path, nchw_only ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
 namespace {

@@ -21,6 +21,10 @@ void check_halide(int result, const char *pipeline);
 InputBuffer halide_view(const ConstTensor &t);
 OutputBuffer halide_view(const Tensor &t);
 
+// The channels-last pipelines are compiled for whole vectors of channels
+// (16 on AVX-512); layers with fewer channels run the NCHW pipeline.
+constexpr int kChannelsLastMinChannels = 16;
+
 // The largest level count compiled as a fused variant of each path (0: none).
 int max_fused_levels(bool haar);
 

@@ -164,18 +164,19 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
     Halide::Var co("co"), ci("ci"), task("task");
-    // Full channel blocks (the last one shifted inwards) when there are
-    // enough channels: every per-pixel scratch then has a constant size and
-    // lives on the stack. Fewer channels: one guarded block.
-    for (TailStrategy tail : {TailStrategy::ShiftInwards, TailStrategy::GuardWithIf}) {
-        Halide::Stage stage = tail == TailStrategy::ShiftInwards ? Halide::Stage(f.output.specialize(channels >= natural))
-                                                                 : Halide::Stage(f.output);
-        stage.split(v.c, co, ci, natural, tail)
-            .reorder(ci, v.x, v.y, co, v.n)
-            .fuse(co, v.n, task)
-            .parallel(task)
-            .vectorize(ci);
-    }
+    // Full channel blocks, the last one shifted inwards: every scratch array
+    // then has a constant channel extent. Layers with fewer channels than a
+    // vector run the NCHW pipeline instead (the runtime sends them there,
+    // kChannelsLastMinChannels): a guarded copy of every loop nest for them
+    // doubled this pipeline's compile time.
+    f.output.split(v.c, co, ci, natural, TailStrategy::ShiftInwards)
+        .reorder(ci, v.x, v.y, co, v.n)
+        .fuse(co, v.n, task)
+        .parallel(task)
+        .vectorize(ci);
+    f.output.specialize(channels >= natural);
+    f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
+                             "the runtime runs such layers through the NCHW pipeline");
 
     // The base conv of one output row (its storage allocated once per task).
     f.base.compute_at(f.output, v.y).store_at(f.output, task);

@@ -147,6 +147,15 @@ TEST(Variants, ReportPathLevelsAndIsa) {
     EXPECT_EQ(random_layer({1, 3, 2, 1, "db2", true}, rnd).make_layer().variant().path, Path::fused_general);
 }
 
+TEST(Variants, ChannelsLastNeedsAWholeVectorOfChannels) {
+    Random rnd(36);
+    Layer few = random_layer({15, 5, 2, 1, "db1", true}, rnd).make_layer();
+    Layer enough = random_layer({16, 5, 2, 1, "db1", true}, rnd).make_layer();
+    EXPECT_EQ(few.variant(Path::automatic, Layout::channels_last).layout, Layout::nchw);
+    EXPECT_EQ(enough.variant(Path::automatic, Layout::channels_last).layout, Layout::channels_last);
+    EXPECT_EQ(enough.variant(Path::staged, Layout::channels_last).layout, Layout::nchw);
+}
+
 TEST(Forward, NaNPropagatesAsTheReferenceDoes) {
     Random rnd(36);
     RandomLayer spec = small_layer(rnd, 2);

@@ -11,7 +11,9 @@ TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
     Random rnd(1);
     for (int levels = 1; levels <= 5; levels++) {
         for (int k : {3, 5, 7}) {
-            LayerSpec spec{rnd.uniform(1, 4), k, levels, 1, rnd.uniform(0, 1) ? "db1" : "haar", true};
+            // Few channels, and enough for the channels-last pipeline (>= 16).
+            const int channels = (levels + k) % 2 ? rnd.uniform(1, 4) : rnd.uniform(16, 21);
+            LayerSpec spec{channels, k, levels, 1, rnd.uniform(0, 1) ? "db1" : "haar", true};
             SCOPED_TRACE(describe(spec));
             RandomLayer layer = random_layer(spec, rnd);
             ASSERT_EQ(layer.make_layer().variant().path, Path::fused_haar);

@@ -156,7 +156,8 @@ public:
     void forward(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
     // The pipeline and CPU variant that forward(.., path) runs for an input
-    // in `layout`. (The staged path always runs NCHW.)
+    // in `layout`. (The staged path, and layers of fewer than 16 channels,
+    // always run NCHW: a channels-last tensor is then repacked.)
     Variant variant(Path path = Path::automatic, Layout layout = Layout::nchw) const;
 
     // y = layer(x) on a CUDA device, NCHW only. x and y are DEVICE pointers
