@@ -58,7 +58,7 @@ echo "[compare] ${names[*]}; min_time $min_time s, $rounds round(s); raw results
 for ((r = 1; r <= rounds; r++)); do
     for shape in "${shapes[@]}"; do
         for i in "${!builds[@]}"; do
-            filter="^fused_(nchw|nhwc)/${shape}\$"
+            filter="^fused_(nchw|nhwc)/${shape}(/|$)"
             json="$out/r${r}-${names[$i]}-${shape//\//_}.json"
             echo "[compare] round $r, $shape, ${names[$i]}" >&2
             # The binary's own table (last lines) has the error against the reference.

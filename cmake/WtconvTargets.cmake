@@ -12,7 +12,7 @@ set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level
 
 # Where the CPU schedules come from: the hand schedules of schedules/ (the
 # default), or one of Halide's autoschedulers, planning with the estimates
-# each generator sets (WTConvNeXt-T stage 1 shapes) and made valid for every
+# each generator sets (the WTConvNeXt-T stage of each level count) and made valid for every
 # size by the WtconvSafe wrapper (generators/wtconv_autoscheduler.cpp). Each
 # autoscheduled library keeps what was chosen as <build>/generators/<library>.schedule.h.
 # docs/NEW-HARDWARE.md: build times and settings per autoscheduler.

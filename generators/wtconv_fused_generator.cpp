@@ -118,16 +118,22 @@ public:
     }
 
 private:
-    // Sizes for autoschedulers: the WTConvNeXt-T stage 1 shape, k = 5.
+    // Sizes for autoschedulers: the WTConvNeXt-T stage that runs this level
+    // count (batch 1, k = 5): 96 x 56 x 56 at 5 levels (and deeper), 192 x
+    // 28 x 28 at 4, 384 x 14 x 14 at 3, 768 x 7 x 7 at 2 and 1. Sizes stay
+    // run-time values; these only tell the autoschedulers what is typical.
     void set_estimates() {
-        input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
-        base_weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
-        base_bias.set_estimates({{0, 96}});
-        band_weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, 96}, {0, levels}});
-        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
-        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        const int L = levels;
+        const int size = L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7;
+        const int channels = L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768;
+        input.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
+        base_weight.set_estimates({{0, 5}, {0, 5}, {0, channels}});
+        base_bias.set_estimates({{0, channels}});
+        band_weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, channels}, {0, L}});
+        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, channels}});
+        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, channels}});
         stride.set_estimate(1);
-        output.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        output.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
     }
 };
 
