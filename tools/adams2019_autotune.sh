@@ -56,6 +56,7 @@ gen="$build/generators/wtconv_generators"
 plugin="$halide/lib64/libautoschedule_adams2019.so"
 [ -n "$target" ] || target="$("$halide/bin/get_host_target")"
 cores="$(nproc)"
+export HL_PERMIT_FAILED_UNROLL=1  # as tools/test_autoscheduled.sh: Adams2019 may unroll a run-time extent
 out="${out:-$build/autotune/$variant}"
 mkdir -p "$out"
 weights="$out/updated.weights"
@@ -65,17 +66,34 @@ if [ ! -f "$weights" ]; then
     python3 - "$plugin" "$weights" <<'PY'
 import struct, sys
 so = open(sys.argv[1], "rb").read()
-at = so.find(struct.pack("<I", 0x68776631))  # Weights::kSignature, "1fwh"
-assert at >= 0, "no weights inside the plugin"
-pos = at + 4 * 3
-count, = struct.unpack_from("<I", so, pos); pos += 4
-assert count == 6, count
-for _ in range(count):
-    dims, = struct.unpack_from("<I", so, pos); pos += 4
-    size = 4
-    for _ in range(dims):
-        e, = struct.unpack_from("<I", so, pos); pos += 4; size *= e
-    pos += size
+
+def weights_at(at):
+    # Weights::load's layout: signature, two feature versions, 6 buffers of
+    # (dimension count, extents, float data). None unless all of it fits.
+    pos = at + 12
+    count, = struct.unpack_from("<I", so, pos); pos += 4
+    if count != 6:
+        return None
+    for _ in range(count):
+        dims, = struct.unpack_from("<I", so, pos); pos += 4
+        if not 1 <= dims <= 4:
+            return None
+        size = 4
+        for _ in range(dims):
+            e, = struct.unpack_from("<I", so, pos); pos += 4
+            if not 1 <= e <= 4096:
+                return None
+            size *= e
+        pos += size
+    return pos if pos <= len(so) else None
+
+at, end = so.find(struct.pack("<I", 0x68776631)), None  # Weights::kSignature, "1fwh"
+while at >= 0 and end is None:
+    end = weights_at(at)
+    if end is None:
+        at = so.find(struct.pack("<I", 0x68776631), at + 1)
+assert end is not None, "no weights inside the plugin"
+pos = end
 open(sys.argv[2], "wb").write(so[at:pos])
 print(f"[autotune] baseline weights ({pos - at} bytes) copied out of {sys.argv[1]}")
 PY
