@@ -17,8 +17,9 @@
 # WTCONV_AUTOSCHEDULER_PARAMS says otherwise: its default beam search (32)
 # takes more than 5 minutes per variant here (docs/NEW-HARDWARE.md).
 # Each library's chosen schedule: <build>/generators/<library>.schedule.h.
-# "hand" makes the same narrowed build with the hand schedules
-# (build-as-hand: the reference of bench/compare_schedulers.sh).
+# "hand" makes the same narrowed build with the hand schedules (the
+# reference of bench/compare_schedulers.sh can also be tools/test.sh's full
+# build: bench/prepare_scheduler_builds.sh links it as build-as-hand).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 scheduler="${1:-}"
@@ -31,6 +32,10 @@ if [ -z "${WTCONV_AUTOSCHEDULER_PARAMS+set}" ]; then
     [ "$scheduler" = Adams2019 ] && WTCONV_AUTOSCHEDULER_PARAMS="autoscheduler.beam_size=1"
 fi
 export WTCONV_BUILD_DIR="${WTCONV_BUILD_DIR:-$root/build-as-$scheduler}"
+if [ -L "$WTCONV_BUILD_DIR" ]; then
+    echo "$WTCONV_BUILD_DIR is a link (to $(readlink "$WTCONV_BUILD_DIR")): not narrowing that build" >&2
+    exit 1
+fi
 # Adams2019 sometimes unrolls a loop whose extent is a run-time value (the
 # taps loop: k is 5 in the estimates, not a constant), which Halide refuses
 # ("Can only unroll for loops over a constant extent") unless this is set;
