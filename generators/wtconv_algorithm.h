@@ -48,7 +48,8 @@ inline Func zero_outside(const Func &f, const Extent &e, const std::vector<Var> 
 // intermediate Func over more than its consumers need (ShiftInwards tiles
 // larger than a small plane or a few channels), and those extra values,
 // never used, would otherwise read outside the inputs (a Halide bounds
-// error, e.g. on a 3-channel layer under 16-channel tiles). Hand schedules
+// error, e.g. on a 3-channel layer under 16-channel tiles). The input
+// tensor too: zero_outside clamps only its x and y. Hand schedules
 // compute exactly what is needed and read the buffer directly.
 template<typename Buffer>
 Func input_reader(const Buffer &buffer, bool clamped, const std::string &name) {

@@ -51,7 +51,7 @@ public:
 
         Extent extent{input.dim(0).extent(), input.dim(1).extent()};
         std::vector<Extent> extents = {extent};
-        Func input_padded = zero_outside(input, extent, plane_args(v), "input_padded");
+        Func input_padded = zero_outside(input_reader(input, clamp, "input_in"), extent, plane_args(v), "input_padded");
 
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;

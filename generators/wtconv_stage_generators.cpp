@@ -19,9 +19,9 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(plane, {plane.dim(0).extent(), plane.dim(1).extent()},
-                                   plane_args(v), "plane_padded");
         const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(plane, clamp, "plane_in"), {plane.dim(0).extent(), plane.dim(1).extent()},
+                                   plane_args(v), "plane_padded");
         Func dwt = general_dwt(padded, input_reader(analysis, clamp, "analysis_in"), analysis.dim(0).extent(), v, "dwt");
         bands(band_args(v)) = dwt(band_args(v));
         plane.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
@@ -40,9 +40,9 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(bands, {bands.dim(0).extent(), bands.dim(1).extent()},
-                                   band_args(v), "bands_padded");
         const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(bands, clamp, "bands_in"), {bands.dim(0).extent(), bands.dim(1).extent()},
+                                   band_args(v), "bands_padded");
         Func c = band_conv(padded, input_reader(weight, clamp, "weight_in"), weight.dim(0).extent(), v, "band_conv");
         conv(band_args(v)) = c(band_args(v));
         bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
@@ -93,9 +93,9 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
-                                   plane_args(v), "input_padded");
         const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(input, clamp, "input_in"), {input.dim(0).extent(), input.dim(1).extent()},
+                                   plane_args(v), "input_padded");
         Func base = strided_base_conv(padded, input_reader(weight, clamp, "weight_in"), input_reader(bias, clamp, "bias_in"),
                                       weight.dim(0).extent(), stride, v, "base");
         output(plane_args(v)) =
@@ -120,8 +120,8 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
-                                   plane_args(v), "input_padded");
+        Func padded = zero_outside(input_reader(input, using_autoscheduler(), "input_in"),
+                                   {input.dim(0).extent(), input.dim(1).extent()}, plane_args(v), "input_padded");
         Func no_bias("no_bias");
         no_bias(v.c) = 0.0f;
         Func conv = strided_base_conv(padded, input_reader(weight, using_autoscheduler(), "weight_in"), no_bias,
