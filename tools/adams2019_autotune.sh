@@ -100,7 +100,7 @@ PY
 fi
 echo "[autotune] $variant on $target: $batches batch(es) of $samples, results in $out"
 
-first=$(ls -d "$out"/batch_* 2>/dev/null | sed 's|.*/batch_||' | sort -n | tail -n 1)
+first=$(find "$out" -maxdepth 1 -name 'batch_*' | sed 's|.*/batch_||' | sort -n | tail -n 1)
 first=$((${first:-0} + 1))
 for ((batch = first; batch < first + batches; batch++)); do
     dir="$out/batch_$batch"
