@@ -29,8 +29,10 @@ if (WTCONV_BUILD_BENCH)
 endif ()
 
 # The safetensors header parser of the runtime.
-find_package(nlohmann_json 3 CONFIG)
-if (NOT nlohmann_json_FOUND)
+if (NOT WTCONV_AOT_ONLY)
+    find_package(nlohmann_json 3 CONFIG)
+endif ()
+if (NOT nlohmann_json_FOUND AND NOT WTCONV_AOT_ONLY)
     message(FATAL_ERROR "nlohmann-json (the safetensors header parser) not found: apt-get install nlohmann-json3-dev")
 endif ()
 

@@ -12,8 +12,10 @@ set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level
 
 # Where the CPU schedules come from: the hand schedules of schedules/ (the
 # default), or one of Halide's autoschedulers, planning with the estimates
-# each generator sets (WTConvNeXt-T stage 1 shapes). Adams2019 searches for
-# minutes per variant: narrow WTCONV_*_LEVELS when trying it.
+# each generator sets (the WTConvNeXt-T stage of each level count) and made valid for every
+# size by the WtconvSafe wrapper (generators/wtconv_autoscheduler.cpp). Each
+# autoscheduled library keeps what was chosen as <build>/generators/<library>.schedule.h.
+# docs/NEW-HARDWARE.md: build times and settings per autoscheduler.
 set(WTCONV_CPU_SCHEDULER "hand" CACHE STRING "CPU schedule source: hand, Mullapudi2016, Adams2019 or Li2018")
 set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adams2019 Li2018)
 
@@ -28,3 +30,31 @@ set(WTCONV_CUDA_TARGET "x86-64-linux-sse41-cuda-cuda_capability_80-user_context"
 # sized for this plane (at most 32.5 KB at 56, under Halide's 48 KB per block;
 # schedules/gpu_schedules.h). Not a cache variable: raising it breaks that budget.
 set(WTCONV_CUDA_PLANE_MAX 56)
+
+# The CUDA pipelines' schedule source, once they exist: hand, Anderson2021 or
+# Li2018 (wtconv_autoschedule_args() in generators/CMakeLists.txt builds the arguments).
+set(WTCONV_GPU_SCHEDULER "hand" CACHE STRING "CUDA schedule source: hand, Anderson2021 or Li2018")
+set_property(CACHE WTCONV_GPU_SCHEDULER PROPERTY STRINGS hand Anderson2021 Li2018)
+cmake_host_system_information(RESULT _wtconv_cores QUERY NUMBER_OF_LOGICAL_CORES)
+set(WTCONV_AUTOSCHEDULER_PARALLELISM "${_wtconv_cores}" CACHE STRING
+    "autoscheduler.parallelism: the cores (CPU) or SMs (CUDA) of the machine the code is for")
+set(WTCONV_AUTOSCHEDULER_PARAMS "" CACHE STRING
+    "More autoscheduler.<key>=<value> parameters, e.g. autoscheduler.beam_size=1 for Adams2019")
+
+# Targets for another machine (e.g. arm-64-linux, arm-64-osx): only the AOT
+# objects and the Halide runtime are built (target wtconv_aot), as IMPORTED
+# archives; the library, the wtconv command, tests and benchmarks need the
+# host's targets. tools/cross_compile.sh configures such a build.
+set(_wtconv_first_target "${WTCONV_CPU_TARGETS}")
+list(GET _wtconv_first_target 0 _wtconv_first_target)
+if (_wtconv_first_target MATCHES "^host" OR _wtconv_first_target MATCHES "^x86-64-linux")
+    set(_wtconv_foreign OFF)
+else ()
+    set(_wtconv_foreign ON)
+endif ()
+option(WTCONV_AOT_ONLY "Build only the AOT objects and the Halide runtime (automatic for non-host targets)"
+       ${_wtconv_foreign})
+if (_wtconv_foreign AND NOT WTCONV_AOT_ONLY)
+    message(FATAL_ERROR "WTCONV_CPU_TARGETS=${WTCONV_CPU_TARGETS} is not for this machine: "
+                        "only WTCONV_AOT_ONLY=ON builds can use it")
+endif ()

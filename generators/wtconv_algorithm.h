@@ -43,6 +43,23 @@ inline Func zero_outside(const Func &f, const Extent &e, const std::vector<Var> 
     return named;
 }
 
+// An input buffer as the algorithm reads it. Autoscheduled builds clamp
+// every coordinate into the buffer: an autoscheduler may compute an
+// intermediate Func over more than its consumers need (ShiftInwards tiles
+// larger than a small plane or a few channels), and those extra values,
+// never used, would otherwise read outside the inputs (a Halide bounds
+// error, e.g. on a 3-channel layer under 16-channel tiles). The input
+// tensor too: zero_outside clamps only its x and y. Hand schedules
+// compute exactly what is needed and read the buffer directly.
+template<typename Buffer>
+Func input_reader(const Buffer &buffer, bool clamped, const std::string &name) {
+    if (!clamped) return Func(buffer);
+    Func f = Halide::BoundaryConditions::repeat_edge(buffer);
+    Func named(name);
+    named(Halide::_) = f(Halide::_);
+    return named;
+}
+
 inline std::vector<Var> plane_args(const Vars &v) { return {v.x, v.y, v.c, v.n}; }
 inline std::vector<Var> band_args(const Vars &v) { return {v.x, v.y, v.b, v.c, v.n}; }
 

@@ -54,9 +54,16 @@ public:
         Expr taps = analysis.dim(0).extent();            // analysis filter size F
         Expr synthesis_taps = synthesis.dim(0).extent();  // may differ from F
 
+        const bool clamp = using_autoscheduler();  // see input_reader
+        Func base_w = input_reader(base_weight, clamp, "base_weight_in");
+        Func base_b = input_reader(base_bias, clamp, "base_bias_in");
+        Func band_w = input_reader(band_weight, clamp, "band_weight_in");
+        Func analysis_f = input_reader(analysis, clamp, "analysis_in");
+        Func synthesis_f = input_reader(synthesis, clamp, "synthesis_in");
+
         Extent extent{input.dim(0).extent(), input.dim(1).extent()};
         std::vector<Extent> extents = {extent};
-        Func input_padded = zero_outside(input, extent, plane_args(v), "input_padded");
+        Func input_padded = zero_outside(input_reader(input, clamp, "input_in"), extent, plane_args(v), "input_padded");
 
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;
@@ -64,13 +71,13 @@ public:
             const std::string s = std::to_string(l);
             extents.push_back(half_extent(extents.back()));
             dwt.push_back(haar ? haar_dwt(ll, v, "dwt_" + s)
-                               : general_dwt(ll, analysis, taps, v, "dwt_" + s));
+                               : general_dwt(ll, analysis_f, taps, v, "dwt_" + s));
             bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
             Func next_ll("ll_" + s);
             next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
             ll = next_ll;
             Func weights("band_weight_" + s);
-            weights(v.x, v.y, v.b, v.c) = band_weight(v.x, v.y, v.b, v.c, l - 1);
+            weights(v.x, v.y, v.b, v.c) = band_w(v.x, v.y, v.b, v.c, l - 1);
             conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s));
         }
 
@@ -90,12 +97,12 @@ public:
             // Level 1 writes the output grid: only the pixels a stride keeps.
             Expr step = l == 1 ? Expr(stride) : Expr(1);
             idwt[l - 1] = haar ? haar_idwt(z_masked[l - 1], v, "idwt_" + s, step)
-                               : general_idwt(z_masked[l - 1], synthesis, synthesis_taps, v, "idwt_" + s, step);
+                               : general_idwt(z_masked[l - 1], synthesis_f, synthesis_taps, v, "idwt_" + s, step);
             if (l > 1) from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_weight, base_bias, k, stride, v, "base");
+        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base");
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -135,16 +142,22 @@ public:
     }
 
 private:
-    // Sizes for autoschedulers: the WTConvNeXt-T stage 1 shape, k = 5.
+    // Sizes for autoschedulers: the WTConvNeXt-T stage that runs this level
+    // count (batch 1, k = 5): 96 x 56 x 56 at 5 levels (and deeper), 192 x
+    // 28 x 28 at 4, 384 x 14 x 14 at 3, 768 x 7 x 7 at 2 and 1. Sizes stay
+    // run-time values; these only tell the autoschedulers what is typical.
     void set_estimates() {
-        input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
-        base_weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
-        base_bias.set_estimates({{0, 96}});
-        band_weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, 96}, {0, levels}});
-        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
-        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
+        const int L = levels;
+        const int size = L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7;
+        const int channels = L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768;
+        input.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
+        base_weight.set_estimates({{0, 5}, {0, 5}, {0, channels}});
+        base_bias.set_estimates({{0, channels}});
+        band_weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, channels}, {0, L}});
+        analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, channels}});
+        synthesis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, channels}});
         stride.set_estimate(1);
-        output.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
+        output.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
     }
 };
 

@@ -19,9 +19,10 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(plane, {plane.dim(0).extent(), plane.dim(1).extent()},
+        const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(plane, clamp, "plane_in"), {plane.dim(0).extent(), plane.dim(1).extent()},
                                    plane_args(v), "plane_padded");
-        Func dwt = general_dwt(padded, analysis, analysis.dim(0).extent(), v, "dwt");
+        Func dwt = general_dwt(padded, input_reader(analysis, clamp, "analysis_in"), analysis.dim(0).extent(), v, "dwt");
         bands(band_args(v)) = dwt(band_args(v));
         plane.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
         analysis.set_estimates({{0, 2}, {0, 2}, {0, 4}, {0, 96}});
@@ -39,9 +40,10 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(bands, {bands.dim(0).extent(), bands.dim(1).extent()},
+        const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(bands, clamp, "bands_in"), {bands.dim(0).extent(), bands.dim(1).extent()},
                                    band_args(v), "bands_padded");
-        Func c = band_conv(padded, weight, weight.dim(0).extent(), v, "band_conv");
+        Func c = band_conv(padded, input_reader(weight, clamp, "weight_in"), weight.dim(0).extent(), v, "band_conv");
         conv(band_args(v)) = c(band_args(v));
         bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
         weight.set_estimates({{0, 5}, {0, 5}, {0, 4}, {0, 96}});
@@ -62,12 +64,14 @@ public:
 
     void generate() {
         Vars v;
+        const bool clamp = using_autoscheduler();  // see input_reader
+        Func bands_in = input_reader(bands, clamp, "bands_in"), below_in = input_reader(below, clamp, "below_in");
         Func z("z");
-        z(band_args(v)) = bands(band_args(v)) +
-                          Halide::select(v.b == 0, below(v.x, v.y, v.c, v.n), 0.0f);
+        z(band_args(v)) = bands_in(band_args(v)) +
+                          Halide::select(v.b == 0, below_in(v.x, v.y, v.c, v.n), 0.0f);
         Func z_masked = zero_outside(z, {bands.dim(0).extent(), bands.dim(1).extent()},
                                      band_args(v), "z_masked");
-        Func idwt = general_idwt(z_masked, synthesis, synthesis.dim(0).extent(), v, "idwt");
+        Func idwt = general_idwt(z_masked, input_reader(synthesis, clamp, "synthesis_in"), synthesis.dim(0).extent(), v, "idwt");
         plane(plane_args(v)) = idwt(plane_args(v));
         bands.set_estimates({{0, 28}, {0, 28}, {0, 4}, {0, 96}, {0, 1}});
         below.set_estimates({{0, 28}, {0, 28}, {0, 96}, {0, 1}});
@@ -89,11 +93,13 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
+        const bool clamp = using_autoscheduler();  // see input_reader
+        Func padded = zero_outside(input_reader(input, clamp, "input_in"), {input.dim(0).extent(), input.dim(1).extent()},
                                    plane_args(v), "input_padded");
-        Func base = strided_base_conv(padded, weight, bias, weight.dim(0).extent(), stride, v, "base");
+        Func base = strided_base_conv(padded, input_reader(weight, clamp, "weight_in"), input_reader(bias, clamp, "bias_in"),
+                                      weight.dim(0).extent(), stride, v, "base");
         output(plane_args(v)) =
-            base(plane_args(v)) + detail(v.x * stride, v.y * stride, v.c, v.n);
+            base(plane_args(v)) + input_reader(detail, clamp, "detail_in")(v.x * stride, v.y * stride, v.c, v.n);
         input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
         weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});
         bias.set_estimates({{0, 96}});
@@ -114,11 +120,12 @@ public:
 
     void generate() {
         Vars v;
-        Func padded = zero_outside(input, {input.dim(0).extent(), input.dim(1).extent()},
-                                   plane_args(v), "input_padded");
+        Func padded = zero_outside(input_reader(input, using_autoscheduler(), "input_in"),
+                                   {input.dim(0).extent(), input.dim(1).extent()}, plane_args(v), "input_padded");
         Func no_bias("no_bias");
         no_bias(v.c) = 0.0f;
-        Func conv = strided_base_conv(padded, weight, no_bias, weight.dim(0).extent(), 1, v, "conv");
+        Func conv = strided_base_conv(padded, input_reader(weight, using_autoscheduler(), "weight_in"), no_bias,
+                                      weight.dim(0).extent(), 1, v, "conv");
         output(plane_args(v)) = conv(plane_args(v));
         input.set_estimates({{0, 56}, {0, 56}, {0, 96}, {0, 1}});
         weight.set_estimates({{0, 5}, {0, 5}, {0, 96}});

@@ -183,19 +183,19 @@ Layout Layer::layout_for(const ConstTensor &x, const Tensor &y) {
 
 Variant Layer::variant(Path path, Layout layout) const {
     const PreparedWeights &w = impl_->weights;
-    const bool haar_ok = w.haar && w.levels >= 1 && w.levels <= detail::max_fused_levels(true);
-    const bool general_ok = w.levels >= 1 && w.levels <= detail::max_fused_levels(false);
+    const bool haar_ok = w.haar && detail::has_fused_variant(true, w.levels);
+    const bool general_ok = detail::has_fused_variant(false, w.levels);
     if (path == Path::automatic) {
         path = haar_ok ? Path::fused_haar : general_ok ? Path::fused_general : Path::staged;
     }
     if (path == Path::fused_haar && !haar_ok) {
-        throw Error("path fused_haar needs Haar (db1) filters and at most " +
-                    std::to_string(detail::max_fused_levels(true)) + " levels; this layer has " +
+        throw Error("path fused_haar needs Haar (db1) filters and a compiled level count (" +
+                    detail::fused_levels_text(true) + " levels); this layer has " +
                     (w.haar ? "Haar" : "non-Haar") + " filters (F = " + std::to_string(w.analysis_taps) +
                     ") and " + std::to_string(w.levels) + " levels");
     }
     if (path == Path::fused_general && !general_ok) {
-        throw Error("path fused_general covers 1 to " + std::to_string(detail::max_fused_levels(false)) +
+        throw Error("path fused_general covers " + detail::fused_levels_text(false) +
                     " levels; this layer has " + std::to_string(w.levels) + " (use the staged path)");
     }
     const bool nchw_only = path == Path::staged || w.channels < detail::kChannelsLastMinChannels;

@@ -83,12 +83,28 @@ void check_halide(int result, const char *pipeline) { check(result, pipeline); }
 InputBuffer halide_view(const ConstTensor &t) { return make_view(t); }
 OutputBuffer halide_view(const Tensor &t) { return make_view(t); }
 
-int max_fused_levels(bool haar) {
-    int most = 0;
+bool has_fused_variant(bool haar, int levels) {
+    bool layout[2] = {false, false};
     for (const FusedVariant &v : fused_variants()) {
-        if (v.haar == haar) most = std::max(most, v.levels);
+        if (v.haar == haar && v.levels == levels) layout[v.channels_last] = true;
     }
-    return most;
+    return layout[0] && layout[1];
+}
+
+std::string fused_levels_text(bool haar) {
+    std::vector<int> levels;
+    for (int l = 1; l <= 64; l++) {
+        if (has_fused_variant(haar, l)) levels.push_back(l);
+    }
+    if (levels.empty()) return "none";
+    if (levels.size() > 2 && levels.back() - levels.front() + 1 == int(levels.size())) {
+        return std::to_string(levels.front()) + " to " + std::to_string(levels.back());
+    }
+    std::string text;
+    for (size_t i = 0; i < levels.size(); i++) {
+        text += (i == 0 ? "" : i + 1 == levels.size() ? " and " : ", ") + std::to_string(levels[i]);
+    }
+    return text;
 }
 
 void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,

@@ -6,6 +6,8 @@
 
 #include "weights.h"
 
+#include <string>
+
 namespace wtconv::detail {
 
 using InputBuffer = Halide::Runtime::Buffer<const float, 4>;
@@ -25,8 +27,11 @@ OutputBuffer halide_view(const Tensor &t);
 // (16 on AVX-512); layers with fewer channels run the NCHW pipeline.
 constexpr int kChannelsLastMinChannels = 16;
 
-// The largest level count compiled as a fused variant of each path (0: none).
-int max_fused_levels(bool haar);
+// Whether the fused variants (both layouts) of a path exist for a level
+// count: builds may compile any subset (WTCONV_HAAR_LEVELS, WTCONV_GENERAL_LEVELS).
+bool has_fused_variant(bool haar, int levels);
+// The compiled level counts of a path, for messages: "1 to 8", "2, 3 and 5", "none".
+std::string fused_levels_text(bool haar);
 
 void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,
                OutputBuffer &y);

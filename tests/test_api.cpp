@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <thread>
@@ -106,7 +107,7 @@ TEST(ForwardErrors, ShapesSizesPointersAndOverlap) {
     EXPECT_ERROR_MENTIONS(layer.forward(ConstTensor::nchw(x.data(), 1, 3, 70000, 70000),
                                         Tensor::nchw(y.data(), 1, 3, 70000, 70000)),
                           "2^31");
-    EXPECT_NO_THROW(layer.forward(X, Y, Path::fused_general));
+    if (compiled(Path::fused_general, 2)) EXPECT_NO_THROW(layer.forward(X, Y, Path::fused_general));
 }
 
 TEST(ForwardErrors, PathsThatDoNotCoverTheLayer) {
@@ -115,7 +116,7 @@ TEST(ForwardErrors, PathsThatDoNotCoverTheLayer) {
     EXPECT_FALSE(sym.is_haar());
     EXPECT_ERROR_MENTIONS(sym.variant(Path::fused_haar), "fused_haar needs Haar");
     Layer deep = random_layer({2, 3, 9, 1, "db1", true}, rnd).make_layer();
-    EXPECT_ERROR_MENTIONS(deep.variant(Path::fused_general), "1 to 8 levels");
+    EXPECT_ERROR_MENTIONS(deep.variant(Path::fused_general), "covers " + detail::fused_levels_text(false) + " levels");
     EXPECT_EQ(deep.variant().path, Path::staged);
 }
 
@@ -128,7 +129,7 @@ TEST(Forward, ZeroLevelsIsTheBaseConvAlone) {
         Layer layer = spec.make_layer();
         EXPECT_EQ(layer.levels(), 0);
         EXPECT_EQ(layer.variant().path, Path::staged);
-        EXPECT_ERROR_MENTIONS(layer.variant(Path::fused_general), "1 to 8 levels");
+        EXPECT_ERROR_MENTIONS(layer.variant(Path::fused_general), "covers " + detail::fused_levels_text(false) + " levels");
         expect_layer_matches_reference(spec, 2, 11, 13, Path::automatic, rnd);
     }
 }
@@ -137,14 +138,27 @@ TEST(Variants, ReportPathLevelsAndIsa) {
     Random rnd(35);
     Layer haar = small_layer(rnd, 3).make_layer();
     const Variant v = haar.variant();
-    EXPECT_EQ(v.path, Path::fused_haar);
+    EXPECT_EQ(v.path, compiled(Path::fused_haar, 3) ? Path::fused_haar : compiled(Path::fused_general, 3) ? Path::fused_general : Path::staged);
     EXPECT_EQ(v.levels, 3);
     EXPECT_TRUE(v.isa == "avx512" || v.isa == "avx2" || v.isa == "sse41") << v.isa;
     if (const char *cap = std::getenv("WTCONV_CPU_ISA")) {
         EXPECT_EQ(v.isa, cap) << "WTCONV_CPU_ISA caps the dispatched variant";
     }
     EXPECT_EQ(haar.variant(Path::staged).path, Path::staged);
-    EXPECT_EQ(random_layer({1, 3, 2, 1, "db2", true}, rnd).make_layer().variant().path, Path::fused_general);
+    EXPECT_EQ(random_layer({1, 3, 2, 1, "db2", true}, rnd).make_layer().variant().path,
+              compiled(Path::fused_general, 2) ? Path::fused_general : Path::staged);
+}
+
+// The fused variants compiled are the ones CMake's level lists name (a
+// narrowed build tests fewer; the default build must have them all).
+TEST(Variants, EveryConfiguredLevelIsCompiled) {
+    const std::vector<int> haar = {WTCONV_TEST_HAAR_LEVELS}, general = {WTCONV_TEST_GENERAL_LEVELS};
+    for (int levels = 1; levels <= 16; levels++) {
+        const bool want_haar = std::find(haar.begin(), haar.end(), levels) != haar.end();
+        const bool want_general = std::find(general.begin(), general.end(), levels) != general.end();
+        EXPECT_EQ(detail::has_fused_variant(true, levels), want_haar) << "Haar, " << levels << " levels";
+        EXPECT_EQ(detail::has_fused_variant(false, levels), want_general) << "general, " << levels << " levels";
+    }
 }
 
 TEST(Variants, ChannelsLastNeedsAWholeVectorOfChannels) {
@@ -230,7 +244,7 @@ TEST(Forward, ConcurrentCallsOnOneLayer) {
         threads.emplace_back([&, t] {
             for (int rep = 0; rep < 20; rep++) {
                 layer.forward(ConstTensor::nchw(xs[t].data(), N, C, H, W), Tensor::nchw(ys[t].data(), N, C, H, W),
-                              t % 2 ? Path::fused_general : Path::automatic);
+                              t % 2 && compiled(Path::fused_general, 3) ? Path::fused_general : Path::automatic);
             }
         });
     }
