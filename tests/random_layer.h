@@ -53,6 +53,22 @@ struct LayerSpec {
     bool bias = true;
 };
 
+// A random point of the configuration space the randomized suites cover:
+// 1..40 channels, k 1..8, 1..8 levels, stride 1..4, a mix of wavelets
+// (Haar, orthogonal, biorthogonal, custom non-separable filters), bias or not.
+inline LayerSpec random_spec(Random &rnd) {
+    static const std::vector<std::string> wavelets = {"db1", "haar", "db2", "db3", "sym4", "coif1", "bior2.2",
+                                                      "rbio1.3", "bior3.1", "db6", "sym2", "rbio3.3", "custom:4"};
+    LayerSpec spec;
+    spec.channels = rnd.uniform(1, 40);
+    spec.kernel_size = rnd.uniform(1, 8);
+    spec.levels = rnd.uniform(1, 8);
+    spec.stride = rnd.uniform(1, 4);
+    spec.wavelet = rnd.pick(wavelets);
+    spec.bias = rnd.uniform(0, 1);
+    return spec;
+}
+
 inline std::string describe(const LayerSpec &s) {
     return "C=" + std::to_string(s.channels) + " k=" + std::to_string(s.kernel_size) + " L=" +
            std::to_string(s.levels) + " stride=" + std::to_string(s.stride) + " wavelet=" + s.wavelet +

@@ -229,16 +229,8 @@ TEST(Cuda, WTConvNeXtShapes) {
 TEST(Cuda, RandomConfigurationsBothPaths) {
     REQUIRE_CUDA();
     Random rnd(44);
-    const std::vector<std::string> wavelets = {"db1", "haar", "db2", "db3", "sym4", "coif1", "bior2.2",
-                                               "rbio1.3", "bior3.1", "db6", "sym2", "rbio3.3", "custom:4"};
     for (int trial = 0; trial < 40; trial++) {
-        LayerSpec spec;
-        spec.channels = rnd.uniform(1, 40);
-        spec.kernel_size = rnd.uniform(1, 8);
-        spec.levels = rnd.uniform(1, 8);
-        spec.stride = rnd.uniform(1, 4);
-        spec.wavelet = rnd.pick(wavelets);
-        spec.bias = rnd.uniform(0, 1);
+        const LayerSpec spec = random_spec(rnd);
         SCOPED_TRACE("trial " + std::to_string(trial) + ": " + describe(spec));
         RandomLayer layer = random_layer(spec, rnd);
         const int N = rnd.uniform(1, 2);
