@@ -54,7 +54,9 @@ for path in archives:
         body = data[pos + 60:pos + 60 + size]
         if name.startswith("#1/"):  # BSD long name: the name leads the body
             n = int(name[3:]); body = body[n:]
-        if not name.startswith("/") and not name.startswith("__.SYMDEF"):
+        # "/" and "/SYM64/": symbol tables; "//": GNU long-name table. A
+        # member with a long name is "/<offset>": an object like any other.
+        if name not in ("/", "//", "/SYM64/") and not name.startswith("__.SYMDEF"):
             k, m = kind(body)
             if (k, m) not in ((want[0], want[1]), (want[2], want[3])) and k != "other":
                 print(f"[cross_compile] {path}: member {name} is {k} machine {m:#x}, not {first}", file=sys.stderr)
