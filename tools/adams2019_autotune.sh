@@ -114,7 +114,7 @@ for ((batch = first; batch < first + batches; batch++)); do
         mkdir -p "$d"
         if timeout 900 "$gen" -g "$generator" -f "$variant" -o "$d" \
                 -e static_library,c_header,registration,schedule,featurization \
-                target="$target" "${params[@]}" -p "$plugin" autoscheduler=Adams2019 \
+                target="$target" "${params[@]}" -p "$plugin" autoscheduler=WtconvSafe autoscheduler.base=Adams2019 \
                 autoscheduler.parallelism="$cores" autoscheduler.beam_size="$beam" \
                 autoscheduler.random_dropout="$dropout" autoscheduler.random_dropout_seed="$seed" \
                 autoscheduler.weights_path="$dir/used.weights" 2>"$d/compile_log.txt" &&

@@ -54,8 +54,7 @@ for path in archives:
         body = data[pos + 60:pos + 60 + size]
         if name.startswith("#1/"):  # BSD long name: the name leads the body
             n = int(name[3:]); body = body[n:]
-        # "/" and "/SYM64/": symbol tables; "//": GNU long-name table. A
-        # member with a long name is "/<offset>": an object like any other.
+        # "/" "/SYM64/" "//" and "__.SYMDEF": symbol and name tables; "/123": a GNU long name
         if name not in ("/", "//", "/SYM64/") and not name.startswith("__.SYMDEF"):
             k, m = kind(body)
             if (k, m) not in ((want[0], want[1]), (want[2], want[3])) and k != "other":
@@ -68,4 +67,4 @@ for path in archives:
 sys.exit(1 if bad else 0)
 PY
 count=$(ls "$build"/generators/*.a | wc -l)
-echo "[cross_compile] $count archives for $targets in $build/generators, every object for ${first%%-*}-${first#*-}; built in ${seconds} s"
+echo "[cross_compile] $count archives for $targets in $build/generators, every object for $first; built in ${seconds} s"
