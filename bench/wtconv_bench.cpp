@@ -96,7 +96,7 @@ void run_layer(benchmark::State &state, const Shape &s, Path path, Layout layout
     for (auto _ : state) c.layer.forward(X, Y, path);
     state.counters["GFLOP/s"] = benchmark::Counter(wtconv_flops(s), benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::kIs1000);
-    const Variant v = c.layer.variant(path, Layer::layout_for(X, Y));
+    const Variant v = c.layer.variant_for(X, Y, path);
     state.SetLabel(std::string(to_string(v.path)) + "/" + to_string(v.layout) + "/" + v.isa);
 }
 

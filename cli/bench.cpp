@@ -132,15 +132,15 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
         std::function<void()> run;
         double flops;
     };
-    auto variant = [&](Path path, Layout layout) {
-        const Variant v = layer.variant(path, layout);
+    auto variant = [&](Path path, const ConstTensor &in, const Tensor &out) {
+        const Variant v = layer.variant_for(in, out, path);
         return std::string(to_string(v.path)) + "/" + to_string(v.layout);
     };
     const double flops = wtconv_flops(s, levels, o.kernel, layer.filter_size());
     const std::vector<Impl> impls = {
-        {"fused_nchw", variant(Path::automatic, Layout::nchw), [&] { layer.forward(X, Y); }, flops},
-        {"fused_nhwc", variant(Path::automatic, Layout::channels_last), [&] { layer.forward(X_last, Y_last); }, flops},
-        {"staged", variant(Path::staged, Layout::nchw), [&] { layer.forward(X, Y_staged, Path::staged); }, flops},
+        {"fused_nchw", variant(Path::automatic, X, Y), [&] { layer.forward(X, Y); }, flops},
+        {"fused_nhwc", variant(Path::automatic, X_last, Y_last), [&] { layer.forward(X_last, Y_last); }, flops},
+        {"staged", variant(Path::staged, X, Y_staged), [&] { layer.forward(X, Y_staged, Path::staged); }, flops},
         {"depthwise", "depthwise", [&] { detail::run_depthwise(dw_weight, dw_in, dw_out); },
          2.0 * o.kernel * o.kernel * double(n)},
     };

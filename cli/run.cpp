@@ -40,15 +40,16 @@ void run(const RunOptions &o) {
     const std::array<int64_t, 4> out_shape = layer.output_shape(in_shape);
     FloatTensor y{{out_shape.begin(), out_shape.end()}, {}};
     y.values.resize(size_t(out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3]));
+    const auto X = ConstTensor::nchw(x.values.data(), in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+    const auto Y = Tensor::nchw(y.values.data(), out_shape[0], out_shape[1], out_shape[2], out_shape[3]);
     try {
-        layer.forward(ConstTensor::nchw(x.values.data(), in_shape[0], in_shape[1], in_shape[2], in_shape[3]),
-                      Tensor::nchw(y.values.data(), out_shape[0], out_shape[1], out_shape[2], out_shape[3]));
+        layer.forward(X, Y);
     } catch (const Error &e) {
         throw Error(o.input + ": " + e.what());
     }
     write_safetensors(o.output, {{"output", y}});
 
-    const Variant v = layer.variant();
+    const Variant v = layer.variant_for(X, Y);
     std::printf("%s: output %s from input %s (layer '%s': C=%d k=%d levels=%d stride=%d, %s/%s/%s)\n",
                 o.output.c_str(), detail::shape_string(out_shape).c_str(), detail::shape_string(in_shape).c_str(),
                 prefix.c_str(), layer.channels(), layer.kernel_size(), layer.levels(), layer.stride(),

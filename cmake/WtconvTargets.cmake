@@ -19,6 +19,18 @@ set(WTCONV_GENERAL_LEVELS 1 2 3 4 5 6 7 8 CACHE STRING "Fused general-path level
 set(WTCONV_CPU_SCHEDULER "hand" CACHE STRING "CPU schedule source: hand, Mullapudi2016, Adams2019 or Li2018")
 set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adams2019 Li2018)
 
+# NCHW layers with planes of at most this many pixels run the channels-last
+# pipeline, repacked on the way in and out (docs/PERFORMANCE.md, step 13);
+# 0: never. Autoscheduled builds default to 0: bench/compare_schedulers.sh
+# then times each autoscheduler's own NCHW schedule.
+if (WTCONV_CPU_SCHEDULER STREQUAL "hand")
+    set(_wtconv_via_default 4096)
+else ()
+    set(_wtconv_via_default 0)
+endif ()
+set(WTCONV_NCHW_VIA_CHANNELS_LAST_MAX_PIXELS ${_wtconv_via_default} CACHE STRING
+    "NCHW planes of at most this many pixels run the channels-last pipeline (repacked); 0: never")
+
 # CUDA: the fused pipelines compiled a second time for a host + CUDA target
 # (PTX for sm_80, which the driver also JIT-compiles for Hopper). Building
 # them needs only Halide, not the CUDA toolkit; running them needs a driver

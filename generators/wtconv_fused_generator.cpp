@@ -118,9 +118,15 @@ public:
                 buffer.dim(c_dim).set_stride(1);
             }
         }
+        // The runtime's tensors start at 0 in every dimension; known to the
+        // compiler, pixel parities and halvings fold in the schedules.
+        for (int d = 0; d < 4; d++) {
+            input.dim(d).set_min(0);
+            output.dim(d).set_min(0);
+        }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar};
+            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_stage().size};
             if (get_target().has_gpu_feature()) {
 #ifdef WTCONV_GPU_SCHEDULES
                 if (channels_last) throw std::runtime_error("wtconv_fused: GPU variants are NCHW only");
@@ -142,14 +148,22 @@ public:
     }
 
 private:
-    // Sizes for autoschedulers: the WTConvNeXt-T stage that runs this level
+    // The WTConvNeXt-T stage that runs this level
     // count (batch 1, k = 5): 96 x 56 x 56 at 5 levels (and deeper), 192 x
     // 28 x 28 at 4, 384 x 14 x 14 at 3, 768 x 7 x 7 at 2 and 1. Sizes stay
-    // run-time values; these only tell the autoschedulers what is typical.
+    // run-time values; these tell the autoschedulers what is typical, and
+    // the hand schedules size their pixel tiles for these planes.
+    struct Stage {
+        int size, channels;
+    };
+    Stage typical_stage() const {
+        const int L = levels;
+        return {L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7, L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768};
+    }
+
     void set_estimates() {
         const int L = levels;
-        const int size = L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7;
-        const int channels = L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768;
+        const auto [size, channels] = typical_stage();
         input.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
         base_weight.set_estimates({{0, 5}, {0, 5}, {0, channels}});
         base_bias.set_estimates({{0, channels}});

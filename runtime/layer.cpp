@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <vector>
 
 namespace wtconv {
 
@@ -202,7 +203,44 @@ Variant Layer::variant(Path path, Layout layout) const {
     return {path, nchw_only ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
+Variant Layer::variant_for(const ConstTensor &x, const Tensor &y, Path path) const {
+    Variant v = variant(path, layout_for(x, y));
+    if (v.layout == Layout::nchw && v.path != Path::staged && impl_->weights.channels >= detail::kChannelsLastMinChannels) {
+        const int64_t pixels = x.shape[2] * x.shape[3], out_pixels = y.shape[2] * y.shape[3];
+        // The repacks need one full tile of pixels and channels (16 each);
+        // views they cannot take would go through element-wise copies,
+        // which cost more than the NCHW pipeline saves.
+        const bool dense = x.strides[3] == 1 && y.strides[3] == 1 &&
+                           (x.strides[2] == x.shape[3] || x.shape[2] == 1) &&
+                           (y.strides[2] == y.shape[3] || y.shape[2] == 1);
+        if (dense && pixels <= detail::nchw_via_channels_last_max_pixels() && pixels >= 16 && out_pixels >= 16) {
+            v.layout = Layout::channels_last;
+        }
+    }
+    return v;
+}
+
 namespace {
+
+// A per-thread array for the repacked copies of a forward's tensors, kept
+// between calls (most layers run the same shapes again and again) unless it
+// is large.
+class RepackScratch {
+public:
+    float *get(size_t elements) {
+        if (data_.size() < elements) data_.resize(elements);
+        return data_.data();
+    }
+    void release_if_large() {
+        constexpr size_t kKeepElements = size_t(16) << 20;  // 64 MB
+        if (data_.size() > kKeepElements) std::vector<float>().swap(data_);
+    }
+
+private:
+    std::vector<float> data_;
+};
+
+thread_local RepackScratch repack_scratch[2];
 
 // Shapes, strides, index limits and overlap: the same for CPU and CUDA forwards.
 void check_forward_arguments(const Layer &layer, const ConstTensor &x, const Tensor &y) {
@@ -228,22 +266,23 @@ void check_forward_arguments(const Layer &layer, const ConstTensor &x, const Ten
 void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     const PreparedWeights &w = impl_->weights;
     check_forward_arguments(*this, x, y);
-    const Variant v = variant(path, layout_for(x, y));
+    const Variant v = variant_for(x, y, path);
 
-    // Views a pipeline cannot take as they are go through a contiguous copy.
-    std::vector<float> x_packed, y_packed;
+    // Views a pipeline cannot take as they are go through a contiguous copy
+    // in its layout: repacked (a vectorized transpose) where the views allow,
+    // element by element otherwise.
     ConstTensor xin = x;
     Tensor yout = y;
     if (!fits(x, v.layout)) {
-        x_packed.resize(size_t(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3]));
-        Tensor packed = contiguous(x_packed.data(), x.shape, v.layout);
-        copy_elements(x, packed);
+        Tensor packed = contiguous(repack_scratch[0].get(size_t(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])),
+                                   x.shape, v.layout);
+        if (!detail::repack_layout(x, packed)) copy_elements(x, packed);
         xin = ConstTensor{packed.data, packed.shape, packed.strides};
     }
     const bool scatter_y = !fits(y, v.layout);
     if (scatter_y) {
-        y_packed.resize(size_t(y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3]));
-        yout = contiguous(y_packed.data(), y.shape, v.layout);
+        yout = contiguous(repack_scratch[1].get(size_t(y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3])), y.shape,
+                          v.layout);
     }
 
     detail::InputBuffer hx = detail::halide_view(normalized(xin, v.layout));
@@ -253,7 +292,11 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     } else {
         detail::run_fused(w, v.path == Path::fused_haar, v.layout == Layout::channels_last, impl_->stride, hx, hy);
     }
-    if (scatter_y) copy_elements(ConstTensor{yout.data, yout.shape, yout.strides}, y);
+    if (scatter_y) {
+        const ConstTensor result{yout.data, yout.shape, yout.strides};
+        if (!detail::repack_layout(result, y)) copy_elements(result, y);
+    }
+    for (RepackScratch &scratch : repack_scratch) scratch.release_if_large();
 }
 
 // ---- CUDA ----

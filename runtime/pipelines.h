@@ -27,6 +27,20 @@ OutputBuffer halide_view(const Tensor &t);
 // (16 on AVX-512); layers with fewer channels run the NCHW pipeline.
 constexpr int kChannelsLastMinChannels = 16;
 
+// NCHW layers whose planes have at most this many pixels run the
+// channels-last pipeline, repacked on the way in and out: vectors along
+// width waste most lanes on small planes (docs/PERFORMANCE.md, step 13).
+// A build option (WTCONV_NCHW_VIA_CHANNELS_LAST_MAX_PIXELS); 0 in
+// autoscheduled builds, whose own NCHW schedules are what they are compared on.
+int nchw_via_channels_last_max_pixels();
+
+// Copies `from` into `to` (same shape) when one is NCHW with contiguous
+// planes and the other channels-last with contiguous pixels, both with at
+// least one full vector of pixels and of channels (16): a vectorized,
+// parallel transpose per image. Returns false, copying nothing, for any
+// other pair of views.
+bool repack_layout(const ConstTensor &from, const Tensor &to);
+
 // Whether the fused variants (both layouts) of a path exist for a level
 // count: builds may compile any subset (WTCONV_HAAR_LEVELS, WTCONV_GENERAL_LEVELS).
 bool has_fused_variant(bool haar, int levels);

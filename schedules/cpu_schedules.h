@@ -25,6 +25,9 @@ struct FusedFuncs {
     // Haar fast path: the IDWT reads one pixel of each band (no halo), so
     // the masked sums z need no padded copy of their own.
     bool haar = false;
+    // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
+    // level count); other sizes run correctly with the same tiles.
+    int typical_width = 56;
 };
 
 // Vectors no wider than a level typically is: deep levels are a few pixels
@@ -174,6 +177,14 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         .fuse(co, v.n, task)
         .parallel(task)
         .vectorize(ci);
+    // Stride 1: output pixels in pairs, so that each copy of the pair has a
+    // known column parity (the pipeline's tensors start at 0) and the Haar
+    // IDWT's sign selects and index halving fold away.
+    Halide::Var xo("xo"), xi("xi");
+    f.output.specialize(channels >= natural && stride == 1)
+        .split(v.x, xo, xi, 2, TailStrategy::GuardWithIf)
+        .reorder(ci, xi, xo, v.y)
+        .unroll(xi);
     f.output.specialize(channels >= natural);
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
                              "the runtime runs such layers through the NCHW pipeline");
@@ -197,7 +208,13 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     for (size_t i = 0; i < f.dwt.size(); i++) {
         if (f.dwt[i].has_update_definition()) per_task(f.dwt[i], 1);
         per_task(f.bands[i], 1);
-        per_task(f.band_conv[i], kStencilPixels);
+        // Haar: the four bands of a pixel come from the same four input
+        // pixels; computed together, they share those loads.
+        if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
+        // Half the pixel tile on levels narrower than a full tile: 8 pixels
+        // on a 4- or 2-wide level would be mostly padding.
+        const int level_width = f.typical_width >> (i + 1);
+        per_task(f.band_conv[i], level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
@@ -206,6 +223,33 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             per_task(f.z_masked[i], 1);
             per_task(f.idwt[i], 1);
         }
+    }
+}
+
+// Repack between NCHW and channels-last, as a (pixel, c, n) transpose:
+// square tiles of one vector of pixels by one vector of channels, read
+// along the source's contiguous dimension into registers and written along
+// the destination's, so the transpose is register shuffles, not gathers.
+// The tiles are shifted inwards at the edges: both the pixel and channel
+// extents must be at least one vector (the runtime repacks only such tensors).
+inline void schedule_repack_cpu(Halide::Func output, Halide::Func read, const Halide::Var &pixel,
+                                const Halide::Var &c, const Halide::Var &n, bool to_channels_last,
+                                const Halide::Target &target) {
+    using Halide::TailStrategy;
+    const int V = target.natural_vector_size<float>();
+    Halide::Var po("po"), pi("pi"), co("co"), ci("ci"), task("task");
+    output.tile(pixel, c, po, co, pi, ci, V, V, TailStrategy::ShiftInwards);
+    if (to_channels_last) {
+        output.reorder(ci, pi, co, po, n).vectorize(ci).unroll(pi);
+    } else {
+        output.reorder(pi, ci, co, po, n).vectorize(pi).unroll(ci);
+    }
+    output.fuse(po, n, task).parallel(task);
+    read.compute_at(output, co).store_in(Halide::MemoryType::Register);
+    if (to_channels_last) {
+        read.vectorize(pixel).unroll(c);
+    } else {
+        read.vectorize(c).unroll(pixel);
     }
 }
 

@@ -2,6 +2,7 @@
 // naming what is wrong (never a crash or a write out of bounds), strided
 // views, NaN propagation, concurrent forwards, variant reporting.
 #include "check_reference.h"
+#include "shape_string.h"
 
 #include <gtest/gtest.h>
 
@@ -168,6 +169,100 @@ TEST(Variants, ChannelsLastNeedsAWholeVectorOfChannels) {
     EXPECT_EQ(few.variant(Path::automatic, Layout::channels_last).layout, Layout::nchw);
     EXPECT_EQ(enough.variant(Path::automatic, Layout::channels_last).layout, Layout::channels_last);
     EXPECT_EQ(enough.variant(Path::staged, Layout::channels_last).layout, Layout::nchw);
+}
+
+// Small dense NCHW planes run the channels-last pipeline (repacked), when
+// the build enables it (WTCONV_NCHW_VIA_CHANNELS_LAST_MAX_PIXELS; 0 in
+// autoscheduled builds: then never).
+TEST(Variants, SmallNchwPlanesRunChannelsLast) {
+    Random rnd(39);
+    Layer enough = random_layer({16, 5, 2, 1, "db1", true}, rnd).make_layer();
+    Layer few = random_layer({15, 5, 2, 1, "db1", true}, rnd).make_layer();
+    const int64_t max_pixels = detail::nchw_via_channels_last_max_pixels();
+    const bool enabled = max_pixels >= 49;
+    std::vector<float> buffer(size_t(16) * 100 * 100);
+    auto nchw = [&](int64_t C, int64_t H, int64_t W) { return Tensor::nchw(buffer.data(), 1, C, H, W); };
+    auto layout_of = [](const Layer &l, const Tensor &t, Path p = Path::automatic) {
+        return l.variant_for(ConstTensor{t.data, t.shape, t.strides}, t, p).layout;
+    };
+    EXPECT_EQ(layout_of(enough, nchw(16, 7, 7)), enabled ? Layout::channels_last : Layout::nchw);
+    EXPECT_EQ(layout_of(enough, nchw(16, 7, 7), Path::staged), Layout::nchw);
+    EXPECT_EQ(layout_of(few, nchw(15, 7, 7)), Layout::nchw);
+    EXPECT_EQ(layout_of(enough, nchw(16, 3, 5)), Layout::nchw);  // 15 pixels: less than one repack tile
+    if (max_pixels > 0 && max_pixels < 100 * 100) {
+        EXPECT_EQ(layout_of(enough, nchw(16, 100, 100)), Layout::nchw);
+    }
+    // Rows with padding between them: no repack, the NCHW pipeline.
+    Tensor padded_rows{buffer.data(), {1, 16, 7, 7}, {16 * 7 * 9, 7 * 9, 9, 1}};
+    EXPECT_EQ(layout_of(enough, padded_rows), Layout::nchw);
+}
+
+// The layout repack (a transpose of pixels x channels per image) against an
+// element-by-element copy, both ways, with channel and batch strides that
+// are not the dense ones; views it cannot take are refused untouched.
+TEST(Repack, BothLayoutsAgainstAnElementCopy) {
+    Random rnd(40);
+    for (int trial = 0; trial < 6; trial++) {
+        const int64_t N = rnd.uniform(1, 3), C = rnd.uniform(16, 40), H = rnd.uniform(3, 30), W = rnd.uniform(6, 30);
+        SCOPED_TRACE(detail::shape_string(std::array<int64_t, 4>{N, C, H, W}));
+        const int64_t P = H * W, Cbig = C + 3;
+        std::vector<float> x = rnd.nonzero_vector(size_t(N * Cbig * P));
+        // NCHW view of channels 2 .. C+1 of a [N, C+3, H, W] tensor.
+        const ConstTensor from{x.data() + 2 * P, {N, C, H, W}, {Cbig * P, P, W, 1}};
+        std::vector<float> last(size_t(N * P * Cbig), -7.0f);
+        const Tensor to{last.data(), {N, C, H, W}, {P * Cbig, 1, W * Cbig, Cbig}};  // channels-last, C+3 per pixel
+        ASSERT_TRUE(detail::repack_layout(from, to));
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t c = 0; c < Cbig; c++) {
+                    const float got = last[size_t((n * P + p) * Cbig + c)];
+                    if (c < C) {
+                        ASSERT_EQ(got, x[size_t((n * Cbig + c + 2) * P + p)]) << "n " << n << " pixel " << p << " c " << c;
+                    } else {
+                        ASSERT_EQ(got, -7.0f) << "wrote outside the channels-last view";
+                    }
+                }
+        std::vector<float> back(size_t(N * C * P), 0.0f);
+        ASSERT_TRUE(detail::repack_layout(ConstTensor{to.data, to.shape, to.strides}, Tensor::nchw(back.data(), N, C, H, W)));
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t p = 0; p < P; p++) ASSERT_EQ(back[size_t((n * C + c) * P + p)], x[size_t((n * Cbig + c + 2) * P + p)]);
+    }
+    std::vector<float> a(16 * 16 * 16, 1.0f), b(a.size(), 0.0f);
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 15, 16, 16), Tensor::nhwc(b.data(), 1, 15, 16, 16)));
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 16, 3, 5), Tensor::nhwc(b.data(), 1, 16, 3, 5)));
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 16, 8, 8), Tensor::nchw(b.data(), 1, 16, 8, 8)));
+    EXPECT_TRUE(std::all_of(b.begin(), b.end(), [](float v) { return v == 0.0f; }));
+}
+
+// Small NCHW planes of 16+ channels, through both pipelines: dense (repacked
+// into the channels-last pipeline, where the build enables it) and with
+// padded rows (the NCHW pipeline), odd sizes and stride 2 included.
+TEST(Forward, SmallNchwPlanesBothPipelines) {
+    Random rnd(41);
+    for (int trial = 0; trial < 4; trial++) {
+        const int levels = rnd.uniform(1, 4), stride = trial == 3 ? 2 : 1;
+        const LayerSpec layer_spec{int(rnd.uniform(16, 35)), 5, levels, stride, "db1", true};
+        RandomLayer spec = random_layer(layer_spec, rnd);
+        const int N = rnd.uniform(1, 2), C = spec.channels, H = rnd.uniform(5, 40), W = rnd.uniform(8, 40);
+        SCOPED_TRACE(describe(layer_spec) + " " + detail::shape_string(std::array<int64_t, 4>{N, C, H, W}));
+        Layer layer = spec.make_layer();
+        const auto out = layer.output_shape({N, C, H, W});
+        std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+        const std::vector<double> ref = reference_forward(spec, x, N, H, W), mag = reference_forward(spec, x, N, H, W, true);
+        std::vector<float> y(size_t(out[0] * out[1] * out[2] * out[3]), std::nanf(""));
+        layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]));
+        EXPECT_TRUE(matches_reference(y, ref, mag)) << "dense NCHW";
+        // The same input with one spare column per row: the NCHW pipeline.
+        std::vector<float> xp(size_t(N) * C * H * (W + 1), std::nanf(""));
+        for (size_t row = 0; row < size_t(N) * C * H; row++) std::copy_n(&x[row * W], W, &xp[row * (W + 1)]);
+        const ConstTensor xv{xp.data(), {N, C, H, W}, {int64_t(C) * H * (W + 1), int64_t(H) * (W + 1), W + 1, 1}};
+        const Tensor yv = Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]);
+        EXPECT_EQ(layer.variant_for(xv, yv).layout, Layout::nchw);
+        std::fill(y.begin(), y.end(), std::nanf(""));
+        layer.forward(xv, yv);
+        EXPECT_TRUE(matches_reference(y, ref, mag)) << "NCHW with padded rows";
+    }
 }
 
 TEST(Forward, NaNPropagatesAsTheReferenceDoes) {

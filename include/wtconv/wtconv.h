@@ -160,6 +160,13 @@ public:
     // always run NCHW: a channels-last tensor is then repacked.)
     Variant variant(Path path = Path::automatic, Layout layout = Layout::nchw) const;
 
+    // The pipeline and CPU variant that forward(x, y, path) runs for these
+    // tensors: variant(path, layout_for(x, y)), except that small NCHW planes
+    // (dense planes, at least 16 channels and pixels, at most a build-set
+    // pixel count, 4096 by default) run the channels-last pipeline, with the
+    // tensors repacked on the way in and out (layout channels_last then).
+    Variant variant_for(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
+
     // y = layer(x) on a CUDA device, NCHW only. x and y are DEVICE pointers
     // (float32, any positive strides with width stride 1, e.g. views at an
     // offset inside larger allocations) in `exec`'s context; nothing is
