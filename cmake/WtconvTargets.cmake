@@ -24,7 +24,7 @@ set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adam
 # 0: never. Autoscheduled builds default to 0: bench/compare_schedulers.sh
 # then times each autoscheduler's own NCHW schedule.
 if (WTCONV_CPU_SCHEDULER STREQUAL "hand")
-    set(_wtconv_via_default 4096)
+    set(_wtconv_via_default 3136)  # 56 x 56: measured faster up to there, slower from 64 x 64 (PERFORMANCE.md step 15)
 else ()
     set(_wtconv_via_default 0)
 endif ()

@@ -163,7 +163,7 @@ public:
     // The pipeline and CPU variant that forward(x, y, path) runs for these
     // tensors: variant(path, layout_for(x, y)), except that small NCHW planes
     // (dense planes, at least 16 channels and pixels, at most a build-set
-    // pixel count, 4096 by default) run the channels-last pipeline, with the
+    // pixel count, 56 x 56 by default) run the channels-last pipeline, with the
     // tensors repacked on the way in and out (layout channels_last then).
     Variant variant_for(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
