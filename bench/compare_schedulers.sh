@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/compare_schedulers.sh [--min-time S] [--rounds R] [--smoke] [build folder ...]
+# bench/compare_schedulers.sh [--min-time S] [--rounds R] [--smoke] [[name=]build folder ...]
 #
 # The hand schedule against Halide's CPU autoschedulers, in one run: the fused
 # WTConv2d forward (NCHW and channels-last) of bench/wtconv_bench on the CPU
@@ -8,6 +8,8 @@
 # of the binary's 5 repetitions (R rounds: the median of the R medians), and
 # the ratio to the hand schedule (> 1: the hand schedule is faster).
 #
+# A build is named by its WTCONV_CPU_SCHEDULER unless given as name=folder
+# (e.g. before=../old/build after=build: two hand-scheduled builds).
 # Build folders default to <repo>/build-as-{hand,Mullapudi2016,Adams2019,Li2018},
 # those that exist; the first one is the reference of the ratios. Make them
 # with bench/prepare_scheduler_builds.sh (Haar levels 2..5, both layouts).
@@ -26,7 +28,7 @@ while (($#)); do
         --min-time) min_time="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
         --smoke) smoke=1; min_time=0.001; shift ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) builds+=("$1"); shift ;;
     esac
 done
@@ -48,10 +50,21 @@ shapes=(1x96x56x56/L5 1x192x28x28/L4 1x384x14x14/L3 1x768x7x7/L2
 ((smoke)) && shapes=(1x768x7x7/L2)
 
 names=()
-for b in "${builds[@]}"; do
+for i in "${!builds[@]}"; do
+    b="${builds[$i]}"
+    name=""
+    if [[ "$b" == *=* ]]; then
+        name="${b%%=*}"
+        b="${b#*=}"
+        builds[$i]="$b"
+    fi
     [ -x "$b/bench/wtconv_bench" ] || { echo "$b/bench/wtconv_bench: not built" >&2; exit 1; }
     s="$(sed -n 's/^WTCONV_CPU_SCHEDULER:STRING=//p' "$b/CMakeCache.txt")"
-    names+=("${s:-$(basename "$b")}")
+    name="${name:-${s:-$(basename "$b")}}"
+    for n in "${names[@]}"; do
+        [ "$n" != "$name" ] || { echo "two builds named $name: name them, e.g. before=$b" >&2; exit 2; }
+    done
+    names+=("$name")
 done
 echo "[compare] ${names[*]}; min_time $min_time s, $rounds round(s); raw results in $out" >&2
 
