@@ -43,10 +43,13 @@ set(WTCONV_CUDA_TARGET "x86-64-linux-sse41-cuda-cuda_capability_80-user_context"
 # schedules/gpu_schedules.h). Not a cache variable: raising it breaks that budget.
 set(WTCONV_CUDA_PLANE_MAX 56)
 
-# The CUDA pipelines' schedule source, once they exist: hand, Anderson2021 or
-# Li2018 (wtconv_autoschedule_args() in generators/CMakeLists.txt builds the arguments).
+# The CUDA pipelines' schedule source: hand (schedules/gpu_schedules.h),
+# Anderson2021 or Li2018, through the same WtconvSafe wrapper as the CPU ones
+# (wtconv_autoschedule_args() in generators/CMakeLists.txt builds the arguments).
 set(WTCONV_GPU_SCHEDULER "hand" CACHE STRING "CUDA schedule source: hand, Anderson2021 or Li2018")
 set_property(CACHE WTCONV_GPU_SCHEDULER PROPERTY STRINGS hand Anderson2021 Li2018)
+set(WTCONV_GPU_AUTOSCHEDULER_PARALLELISM 132 CACHE STRING
+    "autoscheduler.parallelism of the CUDA pipelines: the GPU's SM count (132: H100 SXM and H200)")
 cmake_host_system_information(RESULT _wtconv_cores QUERY NUMBER_OF_LOGICAL_CORES)
 set(WTCONV_AUTOSCHEDULER_PARALLELISM "${_wtconv_cores}" CACHE STRING
     "autoscheduler.parallelism: the cores (CPU) or SMs (CUDA) of the machine the code is for")
