@@ -30,12 +30,6 @@ struct FusedFuncs {
     int typical_width = 56;
 };
 
-// Vectors no wider than a level typically is: deep levels are a few pixels
-// wide, and lanes past the level's extent are wasted work.
-inline int level_vector_width(int natural, int level) {
-    return std::max(4, natural >> std::max(0, level - 1));
-}
-
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
     f.vectorize(x, width, Halide::TailStrategy::RoundUp);
     for (int u = 0; u < f.num_update_definitions(); u++) {
@@ -99,8 +93,11 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
     // read plain memory instead of clamped (gathered) coordinates.
     per_plane(f.input_padded, f.output, cn, v.x, natural);
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        const int level = static_cast<int>(i) + 1;
-        const int width = level_vector_width(natural, level);
+        // Full vectors at every level: the NCHW pipeline runs large planes
+        // (small dense ones go through channels-last, step 15), where even
+        // level 3 or 4 is 28+ wide. Narrower vectors on deep levels cost
+        // 11-15 % at 224 x 224 and 512 x 512 (PERFORMANCE.md, step 16).
+        const int width = natural;
         // The DWT over the level's valid region (no clamps in its loads),
         // then its zero-padded copy.
         per_plane(f.dwt[i], f.output, cn, v.x, width);
@@ -114,13 +111,12 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
             // The Haar IDWT reads one pixel of each band (no halo): the
             // masked sums stay inline, and level 1's IDWT is computed in
             // the output.
-            if (i > 0) per_plane(f.idwt[i], f.output, cn, v.x, level_vector_width(natural, level - 1));
+            if (i > 0) per_plane(f.idwt[i], f.output, cn, v.x, natural);
             continue;
         }
         per_plane(f.z_masked[i], f.output, cn, v.x, width);
         f.z_masked[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
-        // The IDWT writes the level above: twice as wide.
-        per_plane(f.idwt[i], f.output, cn, v.x, level_vector_width(natural, level - 1));
+        per_plane(f.idwt[i], f.output, cn, v.x, natural);
     }
 }
 
