@@ -91,6 +91,50 @@ int guard_splits(std::vector<Split> &splits) {
     return changed;
 }
 
+// Anderson2021 sometimes leaves a serial loop between the GPU block loops of
+// a small pure Func (e.g. blocks over y and c with the x tiles serial in
+// between), which Halide rejects ("Funcs cannot be scheduled in between GPU
+// block loops"). Moving such loops inside the innermost block loop is a
+// reorder of pure loops: always legal, same values. Returns the loops moved.
+int gather_gpu_loops(std::vector<Halide::Internal::Dim> &dims, Halide::Internal::ForType gpu) {
+    using Halide::Internal::ForType;
+    int innermost = -1, outermost = -1;
+    for (int i = 0; i < int(dims.size()); i++) {
+        if (dims[i].for_type == gpu) {
+            if (innermost < 0) innermost = i;
+            outermost = i;
+        }
+    }
+    int moved = 0;
+    for (int i = innermost + 1; innermost >= 0 && i < outermost; i++) {
+        const bool serial = dims[i].for_type == ForType::Serial || dims[i].for_type == ForType::Unrolled;
+        if (dims[i].for_type != gpu && serial && dims[i].is_pure()) {
+            Halide::Internal::Dim d = dims[i];
+            dims.erase(dims.begin() + i);
+            dims.insert(dims.begin() + innermost, d);  // just inside the innermost GPU loop
+            innermost++;
+            moved++;
+        }
+    }
+    return moved;
+}
+
+int repair_gpu_nesting(const Halide::Pipeline &pipeline) {
+    std::vector<Halide::Internal::Function> outputs;
+    for (Func f : pipeline.outputs()) outputs.push_back(f.function());
+    int moved = 0;
+    for (auto &[name, function] : Halide::Internal::build_environment(outputs)) {
+        Halide::Internal::Function f = function;
+        std::vector<Halide::Internal::Definition> definitions = {f.definition()};
+        for (size_t u = 0; u < f.updates().size(); u++) definitions.push_back(f.update(int(u)));
+        for (Halide::Internal::Definition &d : definitions) {
+            moved += gather_gpu_loops(d.schedule().dims(), Halide::Internal::ForType::GPUBlock);
+            moved += gather_gpu_loops(d.schedule().dims(), Halide::Internal::ForType::GPUThread);
+        }
+    }
+    return moved;
+}
+
 void wtconv_safe(const Halide::Pipeline &pipeline, const Halide::Target &target,
                  const Halide::AutoschedulerParams &params, Halide::AutoSchedulerResults *results) {
     Halide::AutoschedulerParams base;
@@ -109,6 +153,10 @@ void wtconv_safe(const Halide::Pipeline &pipeline, const Halide::Target &target,
     std::ostringstream note;
     note << "\n        // WtconvSafe (generators/wtconv_autoscheduler.cpp) after " << base.name
          << ", so that outputs smaller than the tiles work:\n";
+    if (target.has_gpu_feature()) {
+        note << "        //   " << repair_gpu_nesting(pipeline)
+             << " serial loop(s) moved from between GPU block or thread loops to inside them.\n";
+    }
     for (Func f : pipeline.outputs()) {
         Halide::Internal::Function function_handle = f.function();
         Halide::Internal::Definition &pure = function_handle.definition();
