@@ -20,7 +20,7 @@ set(WTCONV_CPU_SCHEDULER "hand" CACHE STRING "CPU schedule source: hand, Mullapu
 set_property(CACHE WTCONV_CPU_SCHEDULER PROPERTY STRINGS hand Mullapudi2016 Adams2019 Li2018)
 
 # NCHW layers with planes of at most this many pixels run the channels-last
-# pipeline, repacked on the way in and out (docs/PERFORMANCE.md, step 13);
+# pipeline, repacked on the way in and out (docs/PERFORMANCE.md, step 15);
 # 0: never. Autoscheduled builds default to 0: bench/compare_schedulers.sh
 # then times each autoscheduler's own NCHW schedule.
 if (WTCONV_CPU_SCHEDULER STREQUAL "hand")

@@ -203,19 +203,39 @@ Variant Layer::variant(Path path, Layout layout) const {
     return {path, nchw_only ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
+namespace {
+
+// Shapes, strides, index limits and overlap: the same for CPU and CUDA forwards.
+void check_forward_arguments(const Layer &layer, const ConstTensor &x, const Tensor &y) {
+    check_tensor(x, "x (input)");
+    check_tensor(y, "y (output)");
+    if (x.shape[1] != layer.channels()) {
+        throw Error("tensor x (input) has shape " + shape_string(x.shape) + ": the layer has " +
+                    std::to_string(layer.channels()) + " channels");
+    }
+    const std::array<int64_t, 4> want = layer.output_shape(x.shape);
+    if (y.shape != want) {
+        throw Error("tensor y (output) has shape " + shape_string(y.shape) + ": expected " + shape_string(want) +
+                    " for input " + shape_string(x.shape) + " and stride " + std::to_string(layer.stride()));
+    }
+    const auto xr = byte_range(x), yr = byte_range(y);
+    if (xr.first <= yr.second && yr.first <= xr.second) {
+        throw Error("tensors x (input) and y (output) overlap in memory: forward cannot run in place");
+    }
+}
+
+}  // namespace
+
 Variant Layer::variant_for(const ConstTensor &x, const Tensor &y, Path path) const {
+    check_forward_arguments(*this, x, y);
     Variant v = variant(path, layout_for(x, y));
-    if (v.layout == Layout::nchw && v.path != Path::staged && impl_->weights.channels >= detail::kChannelsLastMinChannels) {
-        const int64_t pixels = x.shape[2] * x.shape[3], out_pixels = y.shape[2] * y.shape[3];
-        // The repacks need one full tile of pixels and channels (16 each);
-        // views they cannot take would go through element-wise copies,
-        // which cost more than the NCHW pipeline saves.
-        const bool dense = x.strides[3] == 1 && y.strides[3] == 1 &&
-                           (x.strides[2] == x.shape[3] || x.shape[2] == 1) &&
-                           (y.strides[2] == y.shape[3] || y.shape[2] == 1);
-        if (dense && pixels <= detail::nchw_via_channels_last_max_pixels() && pixels >= 16 && out_pixels >= 16) {
-            v.layout = Layout::channels_last;
-        }
+    // Small NCHW planes: the channels-last pipeline, when both tensors can
+    // be repacked (views that cannot would go through element-wise copies,
+    // which cost more than the NCHW pipeline saves).
+    if (v.layout == Layout::nchw && v.path != Path::staged &&
+        x.shape[2] * x.shape[3] <= detail::nchw_via_channels_last_max_pixels() && detail::repackable(x, false) &&
+        detail::repackable(ConstTensor{y.data, y.shape, y.strides}, false)) {
+        v.layout = Layout::channels_last;
     }
     return v;
 }
@@ -242,31 +262,11 @@ private:
 
 thread_local RepackScratch repack_scratch[2];
 
-// Shapes, strides, index limits and overlap: the same for CPU and CUDA forwards.
-void check_forward_arguments(const Layer &layer, const ConstTensor &x, const Tensor &y) {
-    check_tensor(x, "x (input)");
-    check_tensor(y, "y (output)");
-    if (x.shape[1] != layer.channels()) {
-        throw Error("tensor x (input) has shape " + shape_string(x.shape) + ": the layer has " +
-                    std::to_string(layer.channels()) + " channels");
-    }
-    const std::array<int64_t, 4> want = layer.output_shape(x.shape);
-    if (y.shape != want) {
-        throw Error("tensor y (output) has shape " + shape_string(y.shape) + ": expected " + shape_string(want) +
-                    " for input " + shape_string(x.shape) + " and stride " + std::to_string(layer.stride()));
-    }
-    const auto xr = byte_range(x), yr = byte_range(y);
-    if (xr.first <= yr.second && yr.first <= xr.second) {
-        throw Error("tensors x (input) and y (output) overlap in memory: forward cannot run in place");
-    }
-}
-
 }  // namespace
 
 void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     const PreparedWeights &w = impl_->weights;
-    check_forward_arguments(*this, x, y);
-    const Variant v = variant_for(x, y, path);
+    const Variant v = variant_for(x, y, path);  // checks the tensors first
 
     // Views a pipeline cannot take as they are go through a contiguous copy
     // in its layout: repacked (a vectorized transpose) where the views allow,

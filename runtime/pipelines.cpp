@@ -13,7 +13,6 @@
 #include "wtconv_stage_idwt.h"
 
 #include <mutex>
-#include <optional>
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
@@ -90,40 +89,49 @@ int nchw_via_channels_last_max_pixels() { return WTCONV_NCHW_VIA_CHANNELS_LAST_M
 
 namespace {
 
-// The (pixel, c, n) view of a tensor whose planes are contiguous runs of
-// pixels (NCHW: pixel stride 1; channels-last: pixel stride C with unit
-// channel stride), or nothing.
+// The repack pipelines tile one vector of pixels by one of channels (16 at
+// most, AVX-512), shifted inwards at the edges.
+constexpr int64_t kRepackTile = 16;
+static_assert(kRepackTile >= kChannelsLastMinChannels, "a repacked layer must suit the channels-last pipeline");
+
+// Whether a tensor's planes are contiguous runs of pixels: NCHW with pixel
+// stride 1, or channels-last with unit channel stride, rows back to back.
 template<typename T>
-std::optional<Halide::Runtime::Buffer<T, 3>> pixel_view(const BasicTensor<T> &t, bool channels_last) {
+bool contiguous_pixels(const BasicTensor<T> &t, bool channels_last) {
     const int64_t pixel_stride = t.strides[3];
-    if (channels_last ? t.strides[1] != 1 : pixel_stride != 1) return std::nullopt;
-    if (t.strides[2] != t.shape[3] * pixel_stride && t.shape[2] > 1) return std::nullopt;
+    if (channels_last ? t.strides[1] != 1 : pixel_stride != 1) return false;
+    return t.strides[2] == t.shape[3] * pixel_stride || t.shape[2] == 1;
+}
+
+template<typename T>
+bool repackable_view(const BasicTensor<T> &t, bool channels_last) {
+    return t.shape[1] >= kRepackTile && t.shape[2] * t.shape[3] >= kRepackTile && contiguous_pixels(t, channels_last);
+}
+
+// The (pixel, c, n) view of a repackable tensor.
+template<typename T>
+Halide::Runtime::Buffer<T, 3> pixel_view(const BasicTensor<T> &t) {
     halide_dimension_t dims[3] = {
-        {0, int32_t(t.shape[2] * t.shape[3]), int32_t(pixel_stride)},
+        {0, int32_t(t.shape[2] * t.shape[3]), int32_t(t.strides[3])},
         {0, int32_t(t.shape[1]), int32_t(t.strides[1])},
         {0, int32_t(t.shape[0]), int32_t(t.strides[0])},
     };
     return Halide::Runtime::Buffer<T, 3>(t.data, 3, dims);
 }
 
-// The repack pipelines tile one vector of pixels by one of channels (16 at
-// most, AVX-512), shifted inwards at the edges.
-constexpr int64_t kRepackTile = 16;
-
 }  // namespace
 
+bool repackable(const ConstTensor &t, bool channels_last) { return repackable_view(t, channels_last); }
+
 bool repack_layout(const ConstTensor &from, const Tensor &to) {
-    if (from.shape != to.shape || from.shape[1] < kRepackTile || from.shape[2] * from.shape[3] < kRepackTile) {
-        return false;
-    }
+    if (from.shape != to.shape) return false;
     for (bool to_channels_last : {true, false}) {
-        auto in = pixel_view(from, !to_channels_last);
-        auto out = pixel_view(to, to_channels_last);
-        if (!in || !out) continue;
+        if (!repackable_view(from, !to_channels_last) || !repackable_view(to, to_channels_last)) continue;
         install_error_handler();
-        auto input = *in;  // Halide takes non-const halide_buffer_t*; the input is only read.
-        check(to_channels_last ? wtconv_repack_to_channels_last(input.raw_buffer(), out->raw_buffer())
-                               : wtconv_repack_to_nchw(input.raw_buffer(), out->raw_buffer()),
+        auto in = pixel_view(from);  // Halide takes non-const halide_buffer_t*; the input is only read.
+        auto out = pixel_view(to);
+        check(to_channels_last ? wtconv_repack_to_channels_last(in.raw_buffer(), out.raw_buffer())
+                               : wtconv_repack_to_nchw(in.raw_buffer(), out.raw_buffer()),
               to_channels_last ? "repack_to_channels_last" : "repack_to_nchw");
         return true;
     }

@@ -29,7 +29,7 @@ constexpr int kChannelsLastMinChannels = 16;
 
 // NCHW layers whose planes have at most this many pixels run the
 // channels-last pipeline, repacked on the way in and out: vectors along
-// width waste most lanes on small planes (docs/PERFORMANCE.md, step 13).
+// width waste most lanes on small planes (docs/PERFORMANCE.md, step 15).
 // A build option (WTCONV_NCHW_VIA_CHANNELS_LAST_MAX_PIXELS); 0 in
 // autoscheduled builds, whose own NCHW schedules are what they are compared on.
 int nchw_via_channels_last_max_pixels();
@@ -40,6 +40,9 @@ int nchw_via_channels_last_max_pixels();
 // parallel transpose per image. Returns false, copying nothing, for any
 // other pair of views.
 bool repack_layout(const ConstTensor &from, const Tensor &to);
+// Whether repack_layout can take `t` in that layout: contiguous planes of
+// pixels, at least one full vector of pixels and of channels.
+bool repackable(const ConstTensor &t, bool channels_last);
 
 // Whether the fused variants (both layouts) of a path exist for a level
 // count: builds may compile any subset (WTCONV_HAAR_LEVELS, WTCONV_GENERAL_LEVELS).

@@ -180,10 +180,12 @@ TEST(Variants, SmallNchwPlanesRunChannelsLast) {
     Layer few = random_layer({15, 5, 2, 1, "db1", true}, rnd).make_layer();
     const int64_t max_pixels = detail::nchw_via_channels_last_max_pixels();
     const bool enabled = max_pixels >= 49;
-    std::vector<float> buffer(size_t(16) * 100 * 100);
-    auto nchw = [&](int64_t C, int64_t H, int64_t W) { return Tensor::nchw(buffer.data(), 1, C, H, W); };
-    auto layout_of = [](const Layer &l, const Tensor &t, Path p = Path::automatic) {
-        return l.variant_for(ConstTensor{t.data, t.shape, t.strides}, t, p).layout;
+    std::vector<float> in(size_t(16) * 100 * 100), out(in.size());
+    auto nchw = [&](int64_t C, int64_t H, int64_t W) { return Tensor::nchw(in.data(), 1, C, H, W); };
+    // y: a dense NCHW tensor of the same shape as x, in its own memory.
+    auto layout_of = [&](const Layer &l, const Tensor &x, Path p = Path::automatic) {
+        const Tensor y = Tensor::nchw(out.data(), x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        return l.variant_for(ConstTensor{x.data, x.shape, x.strides}, y, p).layout;
     };
     EXPECT_EQ(layout_of(enough, nchw(16, 7, 7)), enabled ? Layout::channels_last : Layout::nchw);
     EXPECT_EQ(layout_of(enough, nchw(16, 7, 7), Path::staged), Layout::nchw);
@@ -193,8 +195,12 @@ TEST(Variants, SmallNchwPlanesRunChannelsLast) {
         EXPECT_EQ(layout_of(enough, nchw(16, 100, 100)), Layout::nchw);
     }
     // Rows with padding between them: no repack, the NCHW pipeline.
-    Tensor padded_rows{buffer.data(), {1, 16, 7, 7}, {16 * 7 * 9, 7 * 9, 9, 1}};
+    Tensor padded_rows{in.data(), {1, 16, 7, 7}, {16 * 7 * 9, 7 * 9, 9, 1}};
     EXPECT_EQ(layout_of(enough, padded_rows), Layout::nchw);
+    // It checks the tensors as forward does.
+    EXPECT_ERROR_MENTIONS(layout_of(enough, nchw(15, 7, 7)), "tensor x (input) has shape [1, 15, 7, 7]");
+    EXPECT_ERROR_MENTIONS(enough.variant_for(ConstTensor::nchw(in.data(), 1, 16, 7, 7), Tensor::nchw(out.data(), 1, 16, 6, 7)),
+                          "tensor y (output) has shape [1, 16, 6, 7]");
 }
 
 // The layout repack (a transpose of pixels x channels per image) against an

@@ -165,6 +165,7 @@ public:
     // (dense planes, at least 16 channels and pixels, at most a build-set
     // pixel count, 56 x 56 by default) run the channels-last pipeline, with the
     // tensors repacked on the way in and out (layout channels_last then).
+    // Throws wtconv::Error, naming the tensor, for tensors forward refuses.
     Variant variant_for(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
     // y = layer(x) on a CUDA device, NCHW only. x and y are DEVICE pointers
