@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <new>
 
 namespace {
 
@@ -32,6 +33,24 @@ struct Shape {
         return s;
     }
 };
+
+// Tensors start on a 64-byte boundary, as PyTorch's CPU allocator places
+// them. A std::vector's large blocks start 16 bytes past one: channels-last
+// tasks on neighbouring channel blocks then write the same cache lines, and
+// two threads ran 10-16 % slower (docs/PERFORMANCE.md, step 17).
+template<typename T>
+struct Aligned64 {
+    using value_type = T;
+    static constexpr std::align_val_t kAlign{64};
+    Aligned64() = default;
+    template<typename U>
+    Aligned64(const Aligned64<U> &) {}
+    T *allocate(size_t n) { return static_cast<T *>(::operator new(n * sizeof(T), kAlign)); }
+    void deallocate(T *p, size_t) { ::operator delete(p, kAlign); }
+    bool operator==(const Aligned64 &) const { return true; }
+    bool operator!=(const Aligned64 &) const { return false; }
+};
+using Floats = std::vector<float, Aligned64<float>>;
 
 constexpr int kKernel = 5;
 const std::vector<Shape> kShapes = {
@@ -60,7 +79,8 @@ double depthwise_flops(const Shape &s) { return 2.0 * kKernel * kKernel * s.H * 
 struct Case {
     RandomLayer spec;
     Layer layer;
-    std::vector<float> x, y, x_last, y_last;  // NCHW and channels-last copies
+    std::vector<float> x_reference;      // the input, as the reference reads it
+    Floats x, y, x_last, y_last;  // NCHW and channels-last copies
     Halide::Runtime::Buffer<float, 3> depthwise_weight;
     std::unique_ptr<wtconv::bench::OneDnnDepthwise> onednn;
 };
@@ -72,8 +92,8 @@ Case &case_for(const Shape &s) {
         Random rnd(uint64_t(s.C * 1000 + s.H));
         RandomLayer spec = random_layer({s.C, kKernel, s.levels, 1, "db1", true}, rnd);
         Layer layer = spec.make_layer();
-        c.reset(new Case{std::move(spec), std::move(layer), rnd.nonzero_vector(size_t(s.N) * s.C * s.H * s.W),
-                         std::vector<float>(size_t(s.N) * s.C * s.H * s.W), {}});
+        std::vector<float> x = rnd.nonzero_vector(size_t(s.N) * s.C * s.H * s.W);
+        c.reset(new Case{std::move(spec), std::move(layer), x, Floats(x.begin(), x.end()), Floats(x.size())});
         c->depthwise_weight = Halide::Runtime::Buffer<float, 3>(kKernel, kKernel, s.C);
         c->depthwise_weight.for_each_value([&](float &v) { v = rnd.nonzero(); });
         c->x_last.resize(c->x.size());
@@ -136,8 +156,8 @@ public:
 double max_relative_error(const Shape &s) {
     Case &c = case_for(s);
     c.layer.forward(ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W), Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W));
-    const std::vector<double> ref = reference_forward(c.spec, c.x, s.N, s.H, s.W);
-    const std::vector<double> mag = reference_forward(c.spec, c.x, s.N, s.H, s.W, true);
+    const std::vector<double> ref = reference_forward(c.spec, c.x_reference, s.N, s.H, s.W);
+    const std::vector<double> mag = reference_forward(c.spec, c.x_reference, s.N, s.H, s.W, true);
     double worst = 0;
     for (size_t i = 0; i < ref.size(); i++) worst = std::max(worst, std::fabs(c.y[i] - ref[i]) / mag[i]);
     return worst;
