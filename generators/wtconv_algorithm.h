@@ -37,7 +37,11 @@ inline Extent half_extent(const Extent &e) {
 // `args` are the Vars of f's dimensions, x and y first.
 inline Func zero_outside(const Func &f, const Extent &e, const std::vector<Var> &args,
                          const std::string &name) {
-    Func masked = Halide::BoundaryConditions::constant_exterior(f, 0.0f, {{0, e.w}, {0, e.h}});
+    // One condition per dimension: loop partitioning then drops each from
+    // the steady state of its own loop (a combined x-or-y test stayed in
+    // every iteration of the padded copies, PERFORMANCE.md step 18).
+    Func rows = Halide::BoundaryConditions::constant_exterior(f, 0.0f, {{Expr(), Expr()}, {0, e.h}});
+    Func masked = Halide::BoundaryConditions::constant_exterior(rows, 0.0f, {{0, e.w}});
     Func named(name);
     named(args) = masked(args);
     return named;
@@ -99,14 +103,26 @@ inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, cons
     return dwt;
 }
 
+// Taps over rows of zero padding add nothing. Given the source's valid
+// height `rows`, a conv sums only the taps whose source row `y + ry - pad`
+// lies inside it: Halide turns the predicate into the bounds of the taps-row
+// loop when that loop runs for one output row at a time (channels-last
+// schedules), which skips most taps on 2- to 7-row planes. Left undefined,
+// every tap is summed (schedules that unroll output rows inside the taps
+// loops, where the predicate would become a branch per tap).
+inline void skip_padding_rows(RDom &r, Expr source_row, Expr rows) {
+    if (rows.defined()) r.where(source_row >= 0 && source_row < rows);
+}
+
 // PyTorch padding='same' cross-correlation with a k x k depthwise kernel:
 // (k - 1) / 2 before, the rest after. weights(kx, ky, ...) is indexed by the
 // extra args (band and channel for band convs, channel for the base conv).
 inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, const Func &weights,
                       const std::vector<Expr> &weight_args_tail, Expr k, const Vars &v,
-                      const std::vector<Var> &out_args, const std::string &name) {
+                      const std::vector<Var> &out_args, const std::string &name, Expr rows = Expr()) {
     Expr pad = (k - 1) / 2;
     RDom r(0, k, 0, k, name + "_r");
+    skip_padding_rows(r, v.y + r.y - pad, rows);
     std::vector<Expr> src_args = {v.x + r.x - pad, v.y + r.y - pad};
     src_args.insert(src_args.end(), src_args_tail.begin(), src_args_tail.end());
     std::vector<Expr> w_args = {r.x, r.y};
@@ -119,9 +135,9 @@ inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, c
 
 // Band conv of one level: G_b = conv_same(D_b, weight[4c + b]) (scale folded in).
 inline Func band_conv(const Func &bands, const Func &weights, Expr k, const Vars &v,
-                      const std::string &name) {
+                      const std::string &name, Expr rows = Expr()) {
     return conv_same(bands, {v.b, v.c, v.n}, weights, {v.b, v.c}, k, v, {v.x, v.y, v.b, v.c, v.n},
-                     name);
+                     name, rows);
 }
 
 // IDWT with Haar taps folded to constants: each output pixel takes the four
@@ -164,9 +180,10 @@ inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const 
 // The base branch at the kept pixels of a stride-s output:
 // base_scale * (conv_same(x, w) + bias), with the scale folded into w and bias.
 inline Func strided_base_conv(const Func &input, const Func &weights, const Func &bias, Expr k,
-                              Expr stride, const Vars &v, const std::string &name) {
+                              Expr stride, const Vars &v, const std::string &name, Expr rows = Expr()) {
     Expr pad = (k - 1) / 2;
     RDom r(0, k, 0, k, name + "_r");
+    skip_padding_rows(r, v.y * stride + r.y - pad, rows);
     Func base(name);
     base(v.x, v.y, v.c, v.n) = bias(v.c);
     base(v.x, v.y, v.c, v.n) +=

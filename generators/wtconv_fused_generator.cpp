@@ -78,7 +78,7 @@ public:
             ll = next_ll;
             Func weights("band_weight_" + s);
             weights(v.x, v.y, v.b, v.c) = band_w(v.x, v.y, v.b, v.c, l - 1);
-            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s));
+            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, padding_rows_skip(extents[l].h)));
         }
 
         std::vector<Func> idwt(L), z_masked(L);
@@ -102,7 +102,7 @@ public:
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base");
+        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", padding_rows_skip(extent.h));
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -148,6 +148,14 @@ public:
     }
 
 private:
+    // The valid height the convs' taps are restricted to (skip_padding_rows),
+    // where the schedule runs the taps-row loop per output row: the hand
+    // channels-last CPU schedule.
+    Expr padding_rows_skip(Expr rows) {
+        const bool per_row = channels_last && !using_autoscheduler() && !get_target().has_gpu_feature();
+        return per_row ? rows : Expr();
+    }
+
     // The WTConvNeXt-T stage that runs this level
     // count (batch 1, k = 5): 96 x 56 x 56 at 5 levels (and deeper), 192 x
     // 28 x 28 at 4, 384 x 14 x 14 at 3, 768 x 7 x 7 at 2 and 1. Sizes stay
