@@ -74,7 +74,19 @@ public:
                                : general_dwt(ll, analysis_f, taps, v, "dwt_" + s));
             bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
             Func next_ll("ll_" + s);
-            next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
+            if (l == 1 && L > 1 && level_one_in_strips()) {
+                // The strips hold level 1's bands a few rows at a time, but
+                // level 2 reads level 1's LL band over the whole plane: a
+                // DWT of its own gives it (the same float operations as
+                // band 0 of bands_1).
+                Func plane = zero_outside(input_reader(input, clamp, "input_in"), extent, plane_args(v), "input_plane");
+                level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll");
+                Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
+                next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
+                level_one_ll = next_ll;
+            } else {
+                next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
+            }
             ll = next_ll;
             Func weights("band_weight_" + s);
             weights(v.x, v.y, v.b, v.c) = band_w(v.x, v.y, v.b, v.c, l - 1);
@@ -127,6 +139,14 @@ public:
         set_estimates();
         if (!using_autoscheduler()) {
             FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_stage().size};
+            funcs.level_one_ll = level_one_ll;
+            funcs.level_one_ll_dwt = level_one_ll_dwt;
+            if (level_one_in_strips()) {
+                // Planes that fit in cache whole run as one strip: the halo
+                // rows would only add work there.
+                funcs.strip_rows = Halide::select(input.dim(0).extent() * input.dim(1).extent() > kStripMinPixels,
+                                                  kStripRows, Halide::max(output.dim(1).extent(), 1));
+            }
             if (get_target().has_gpu_feature()) {
 #ifdef WTCONV_GPU_SCHEDULES
                 if (channels_last) throw std::runtime_error("wtconv_fused: GPU variants are NCHW only");
@@ -148,6 +168,14 @@ public:
     }
 
 private:
+    Func level_one_ll, level_one_ll_dwt;  // see level_one_in_strips
+
+    // The hand NCHW CPU schedule computes levels 0 and 1 a strip of output
+    // rows at a time (schedules/cpu_schedules.h, kStripRows).
+    bool level_one_in_strips() const {
+        return !channels_last && !using_autoscheduler() && !get_target().has_gpu_feature();
+    }
+
     // The valid height the convs' taps are restricted to (skip_padding_rows),
     // where the schedule runs the taps-row loop per output row: the hand
     // channels-last CPU schedule.

@@ -28,7 +28,22 @@ struct FusedFuncs {
     // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
     // level count); other sizes run correctly with the same tiles.
     int typical_width = 56;
+    // NCHW: levels 0 and 1 are computed `strip_rows` output rows at a time
+    // (a run-time value; undefined: whole planes). Level 2 then reads level
+    // 1's LL band from `level_one_ll` (its DWT: `level_one_ll_dwt`),
+    // computed over the whole plane.
+    Halide::Expr strip_rows;
+    Halide::Func level_one_ll, level_one_ll_dwt;
 };
+
+// Output rows per strip of the NCHW pipeline on planes of more than
+// kStripMinPixels pixels. Every array of levels 0 and 1 is computed for one
+// strip (plus the halo its stencils need), so a 512 x 512 plane's level-0
+// and level-1 arrays take about 0.3 MB instead of 5 MB and stay in L2; the
+// halo costs 8 input rows and 4 band rows per strip. Smaller planes run as
+// one strip (PERFORMANCE.md, step 20: 256 x 256 and below gain nothing).
+constexpr int kStripRows = 32;
+constexpr int kStripMinPixels = 1 << 17;
 
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
     f.vectorize(x, width, Halide::TailStrategy::RoundUp);
@@ -37,10 +52,9 @@ inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int
     }
 }
 
-// Computed once per plane, over the region its consumers need.
-inline void per_plane(Halide::Func f, Halide::Func output, const Halide::Var &plane, const Halide::Var &x,
-                      int width) {
-    f.compute_at(output, plane);
+// Computed once per plane (or strip), over the region its consumers need.
+inline void per_plane(Halide::Func f, const Halide::LoopLevel &at, const Halide::Var &x, int width) {
+    f.compute_at(at);
     vectorize_pure_and_updates(f, x, width);
 }
 
@@ -77,22 +91,36 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
                                const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var cn("cn"), xo("xo"), xi("xi");
+    Halide::Var cn("cn"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
     f.output.fuse(v.c, v.n, cn).parallel(cn);
     f.output.split(v.x, xo, xi, natural, TailStrategy::GuardWithIf).vectorize(xi);
+    const Halide::LoopLevel plane(f.output, cn);
+    Halide::LoopLevel strip = plane;
+    if (f.strip_rows.defined()) {
+        f.output.split(v.y, yo, yi, f.strip_rows, TailStrategy::GuardWithIf);
+        strip = Halide::LoopLevel(f.output, yo);
+    }
     // Stride 1 (nearly every layer) gets dense loads; other strides gather.
     f.output.specialize(stride == 1);
 
-    // The base conv over the (strided) output plane.
+    // The base conv over the (strided) output strip.
     Halide::Func base_plane = f.base.in();
-    base_plane.compute_at(f.output, cn);
+    base_plane.compute_at(strip);
     rows_in_registers(f.base, base_plane, v, natural);
     f.base.update(0).specialize(stride == 1);
 
     // Every array a stencil reads is stored zero-padded, so the hot loops
     // read plain memory instead of clamped (gathered) coordinates.
-    per_plane(f.input_padded, f.output, cn, v.x, natural);
+    per_plane(f.input_padded, strip, v.x, natural);
+    if (f.level_one_ll.defined()) {
+        per_plane(f.level_one_ll, plane, v.x, natural);
+        if (f.level_one_ll_dwt.has_update_definition()) {
+            per_plane(f.level_one_ll_dwt, plane, v.x, natural);
+            f.level_one_ll_dwt.bound(v.b, 0, 1);
+        }
+    }
     for (size_t i = 0; i < f.dwt.size(); i++) {
+        const Halide::LoopLevel &at = i == 0 ? strip : plane;
         // Full vectors at every level: the NCHW pipeline runs large planes
         // (small dense ones go through channels-last, step 15), where even
         // level 3 or 4 is 28+ wide. Narrower vectors on deep levels cost
@@ -100,23 +128,23 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
         const int width = natural;
         // The DWT over the level's valid region (no clamps in its loads),
         // then its zero-padded copy.
-        per_plane(f.dwt[i], f.output, cn, v.x, width);
+        per_plane(f.dwt[i], at, v.x, width);
         f.dwt[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b).unroll(v.b);  // Haar: the mux over bands folds away
-        per_plane(f.bands[i], f.output, cn, v.x, width);
+        per_plane(f.bands[i], at, v.x, width);
         f.bands[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
         Halide::Func band_conv_plane = f.band_conv[i].in();
-        band_conv_plane.compute_at(f.output, cn);
+        band_conv_plane.compute_at(at);
         rows_in_registers(f.band_conv[i], band_conv_plane, v, width);
         if (f.haar) {
             // The Haar IDWT reads one pixel of each band (no halo): the
             // masked sums stay inline, and level 1's IDWT is computed in
             // the output.
-            if (i > 0) per_plane(f.idwt[i], f.output, cn, v.x, natural);
+            if (i > 0) per_plane(f.idwt[i], at, v.x, natural);
             continue;
         }
-        per_plane(f.z_masked[i], f.output, cn, v.x, width);
+        per_plane(f.z_masked[i], at, v.x, width);
         f.z_masked[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
-        per_plane(f.idwt[i], f.output, cn, v.x, natural);
+        per_plane(f.idwt[i], at, v.x, natural);
     }
 }
 
