@@ -1,7 +1,7 @@
 // The layer against the double-precision reference over the configuration
 // space: fast and general paths, every level count the variants cover and
 // beyond (staged), even and odd kernels, every PyWavelets wavelet, custom
-// filters, strides, odd, prime and 1x1 planes.
+// filters, strides, odd, prime, 1x1 and large (strip-tiled) planes.
 #include "check_reference.h"
 
 namespace wtconv::testing {
@@ -95,6 +95,22 @@ TEST(Exactness, TinyAndPrimePlanes) {
             SCOPED_TRACE(describe(spec));
             for (Layout layout : {Layout::nchw, Layout::channels_last}) {
                 expect_layer_matches_reference(random_layer(spec, rnd), 2, h, w, Path::automatic, rnd, layout);
+            }
+        }
+    }
+}
+
+TEST(Exactness, LargePlanesRunInStrips) {
+    // NCHW planes of more than 2^17 pixels compute their two finest levels in
+    // strips of output rows (schedules/cpu_schedules.h): odd sizes, strides,
+    // one level (no separate LL band) and several, both fused paths.
+    Random rnd(8);
+    for (auto [h, w] : {std::pair{363, 371}, {300, 512}}) {
+        for (const char *wavelet : {"db1", "sym2"}) {
+            for (int levels : {1, 2, 5}) {
+                LayerSpec spec{2, rnd.uniform(3, 7), levels, rnd.uniform(1, 3), wavelet, true};
+                SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
+                expect_layer_matches_reference(random_layer(spec, rnd), 1, h, w, Path::automatic, rnd);
             }
         }
     }
