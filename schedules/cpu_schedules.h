@@ -161,6 +161,26 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // breaks the chains.
 constexpr int kStencilPixels = 8;
 
+// The kernel size whose taps row the Haar channels-last convs unroll (k = 5:
+// WTConvNeXt's, and the module's default). With the row unrolled, LLVM loads
+// each input pixel of the row once into a register and feeds every tap that
+// reads it (pixels + 4 loads per taps row instead of 5 x pixels); other k
+// run the taps loop. 8-28 % faster per forward on the WTConvNeXt-T stages,
+// about twice the compile time of a Haar channels-last variant
+// (PERFORMANCE.md, step 21). The general path keeps the loop: its 8 level
+// counts would double the largest part of the build.
+constexpr int kUnrolledKernel = 5;
+
+// Gives a channels-last conv's update a copy for k == kUnrolledKernel with
+// its taps row (the first reduction variable) unrolled. `when`, if given, adds a
+// condition (specializations are tried in order: call this before the
+// conv's other specializations).
+inline void unroll_taps_row_for_k5(Halide::Func conv, const Halide::Expr &kernel,
+                                   const Halide::Expr &when = Halide::Expr()) {
+    const Halide::Expr k5 = kernel == kUnrolledKernel;
+    conv.update(0).specialize(when.defined() ? (when && k5) : k5).unroll(conv.rvars(0)[0]);
+}
+
 inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pixels = 1) {
     using Halide::TailStrategy;
     const bool bands = f.dimensions() == 5;
@@ -187,7 +207,8 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pix
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
-                                             const Halide::Expr &stride, const Halide::Target &target) {
+                                             const Halide::Expr &kernel, const Halide::Expr &stride,
+                                             const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
     Halide::Var co("co"), ci("ci"), task("task");
@@ -218,6 +239,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     vectorize_channels(f.base, v, natural, kStencilPixels);
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
+    if (f.haar) unroll_taps_row_for_k5(f.base, kernel, stride == 1);
     f.base.update(0).specialize(stride == 1);
 
     // Weights arrive channels-innermost (the generator's constraint), so they
@@ -239,6 +261,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // on a 4- or 2-wide level would be mostly padding.
         const int level_width = f.typical_width >> (i + 1);
         per_task(f.band_conv[i], level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
+        if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
