@@ -39,7 +39,7 @@ inline Func zero_outside(const Func &f, const Extent &e, const std::vector<Var> 
                          const std::string &name) {
     // One condition per dimension: loop partitioning then drops each from
     // the steady state of its own loop (a combined x-or-y test stayed in
-    // every iteration of the padded copies, PERFORMANCE.md step 18).
+    // every iteration of the padded copies, PERFORMANCE.md step 19).
     Func rows = Halide::BoundaryConditions::constant_exterior(f, 0.0f, {{Expr(), Expr()}, {0, e.h}});
     Func masked = Halide::BoundaryConditions::constant_exterior(rows, 0.0f, {{0, e.w}});
     Func named(name);
