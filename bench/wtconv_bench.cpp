@@ -37,7 +37,7 @@ struct Shape {
 // Tensors start on a 64-byte boundary, as PyTorch's CPU allocator places
 // them. A std::vector's large blocks start 16 bytes past one: channels-last
 // tasks on neighbouring channel blocks then write the same cache lines, and
-// two threads ran 10-16 % slower (docs/PERFORMANCE.md, step 17).
+// channels-last forwards ran 1.2-1.9x slower (docs/PERFORMANCE.md, step 17).
 template<typename T>
 struct Aligned64 {
     using value_type = T;

@@ -63,7 +63,8 @@ public:
 
         Extent extent{input.dim(0).extent(), input.dim(1).extent()};
         std::vector<Extent> extents = {extent};
-        Func input_padded = zero_outside(input_reader(input, clamp, "input_in"), extent, plane_args(v), "input_padded");
+        Func input_f = input_reader(input, clamp, "input_in");
+        Func input_padded = zero_outside(input_f, extent, plane_args(v), "input_padded");
 
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;
@@ -79,7 +80,7 @@ public:
                 // level 2 reads level 1's LL band over the whole plane: a
                 // DWT of its own gives it (the same float operations as
                 // band 0 of bands_1).
-                Func plane = zero_outside(input_reader(input, clamp, "input_in"), extent, plane_args(v), "input_plane");
+                Func plane = zero_outside(input_f, extent, plane_args(v), "input_plane");
                 level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll");
                 Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
                 next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
@@ -171,18 +172,20 @@ public:
 private:
     Func level_one_ll, level_one_ll_dwt;  // see level_one_in_strips
 
+    // The hand CPU schedules (schedules/cpu_schedules.h) place the Funcs.
+    bool hand_cpu_schedule() const { return !using_autoscheduler() && !get_target().has_gpu_feature(); }
+
     // The hand NCHW CPU schedule computes levels 0 and 1 a strip of output
     // rows at a time (schedules/cpu_schedules.h, kStripRows).
     bool level_one_in_strips() const {
-        return !channels_last && !using_autoscheduler() && !get_target().has_gpu_feature();
+        return !channels_last && hand_cpu_schedule();
     }
 
     // The valid height the convs' taps are restricted to (skip_padding_rows),
     // where the schedule runs the taps-row loop per output row: the hand
     // channels-last CPU schedule.
     Expr padding_rows_skip(Expr rows) {
-        const bool per_row = channels_last && !using_autoscheduler() && !get_target().has_gpu_feature();
-        return per_row ? rows : Expr();
+        return channels_last && hand_cpu_schedule() ? rows : Expr();
     }
 
     // The WTConvNeXt-T stage that runs this level
