@@ -153,12 +153,12 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // width-vectors waste). One parallel task is a block of channels of one
 // image; inside it every array of every level is stored channels-innermost
 // over its whole (padded) plane.
-// `pixels` > 1 (stencil reductions only): that many neighbouring pixels
-// accumulate side by side inside the taps loops. Each tap's weight vector
-// then feeds `pixels` independent FMA chains held in registers, instead of
-// one chain that waits out the FMA latency at every tap. The split rounds
-// the computed width up (a few extra zero-input pixels), so no guard
-// breaks the chains.
+// The stencil reductions (convs) accumulate `kStencilPixels` neighbouring
+// pixels side by side inside the taps loops. Each tap's weight vector then
+// feeds that many independent FMA chains held in registers, instead of one
+// chain that waits out the FMA latency at every tap. The split rounds the
+// computed width up (a few extra zero-input pixels), so no guard breaks the
+// chains.
 constexpr int kStencilPixels = 8;
 
 // The kernel size whose taps row the Haar channels-last convs unroll (k = 5:
@@ -181,7 +181,7 @@ inline void unroll_taps_row_for_k5(Halide::Func conv, const Halide::Expr &kernel
     conv.update(0).specialize(when.defined() ? (when && k5) : k5).unroll(conv.rvars(0)[0]);
 }
 
-inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pixels = 1) {
+inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
     using Halide::TailStrategy;
     const bool bands = f.dimensions() == 5;
     if (bands) {
@@ -191,19 +191,48 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width, int pix
     }
     f.vectorize(v.c, width, TailStrategy::GuardWithIf);
     for (int u = 0; u < f.num_update_definitions(); u++) {
-        // Reductions: the taps loop inside each pixel, around one
-        // accumulator vector.
-        Halide::Var xo("xo"), xi("xi");
+        // Reductions (the general DWT): the taps loop inside each pixel,
+        // around one accumulator vector.
         std::vector<Halide::VarOrRVar> order = {v.c};
-        if (pixels > 1) order.emplace_back(xi);
         for (const Halide::RVar &r : f.rvars(u)) order.emplace_back(r);
-        order.emplace_back(pixels > 1 ? xo : v.x);
+        order.emplace_back(v.x);
         order.emplace_back(v.y);
         if (bands) order.emplace_back(v.b);
-        Halide::Stage update = f.update(u);
-        if (pixels > 1) update.split(v.x, xo, xi, pixels, TailStrategy::RoundUp).unroll(xi);
-        update.reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
+        f.update(u).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
     }
+}
+
+// A channels-last stencil reduction in tiles of `pixels` neighbouring
+// pixels of one channel vector: each tile's sums start, accumulate and stay
+// in registers, and are written once into the array the consumers read (a
+// wrapper computed at `compute`, stored at `store`). Stored directly, the
+// reduction's initial value was a pass of its own over the array (a memset)
+// and each tile's sums were loaded back from it: 4-8 % of a forward
+// (PERFORMANCE.md, step 22).
+inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute,
+                                            const Halide::LoopLevel &store, const Vars &v, int width, int pixels) {
+    using Halide::TailStrategy;
+    const bool bands = conv.dimensions() == 5;
+    Halide::Func stored = conv.in();
+    stored.compute_at(compute).store_at(store);
+    Halide::Var xo("xo"), xi("xi");
+    if (bands) {
+        stored.reorder_storage(v.c, v.x, v.y, v.b, v.n).bound(v.b, 0, 4).reorder(v.c, v.x, v.y, v.b);
+        conv.reorder_storage(v.c, v.x, v.y, v.b, v.n);
+    } else {
+        stored.reorder_storage(v.c, v.x, v.y, v.n).reorder(v.c, v.x, v.y);
+        conv.reorder_storage(v.c, v.x, v.y, v.n);
+    }
+    stored.split(v.x, xo, xi, pixels, TailStrategy::RoundUp)
+        .reorder(v.c, xi, xo)
+        .vectorize(v.c, width, TailStrategy::GuardWithIf)
+        .unroll(xi);
+    conv.compute_at(stored, xo).store_in(Halide::MemoryType::Stack);
+    conv.reorder(v.c, v.x).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    std::vector<Halide::VarOrRVar> order = {v.c, v.x};
+    for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
+    conv.update(0).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    return stored;
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
@@ -235,8 +264,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
                              "the runtime runs such layers through the NCHW pipeline");
 
     // The base conv of one output row (its storage allocated once per task).
-    f.base.compute_at(f.output, v.y).store_at(f.output, task);
-    vectorize_channels(f.base, v, natural, kStencilPixels);
+    const Halide::LoopLevel per_task(f.output, task);
+    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, natural, kStencilPixels);
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
     if (f.haar) unroll_taps_row_for_k5(f.base, kernel, stride == 1);
@@ -246,29 +275,30 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // stay inline: a channel vector loads one tap of consecutive channels.
     // Every array a stencil reads is stored zero-padded per task. A Haar DWT
     // (no reduction) is computed straight into its padded array.
-    auto per_task = [&](Halide::Func g, int pixels) {
-        g.compute_at(f.output, task);
-        vectorize_channels(g, v, natural, pixels);
+    auto once_per_task = [&](Halide::Func g) {
+        g.compute_at(per_task);
+        vectorize_channels(g, v, natural);
     };
-    per_task(f.input_padded, 1);
+    once_per_task(f.input_padded);
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        if (f.dwt[i].has_update_definition()) per_task(f.dwt[i], 1);
-        per_task(f.bands[i], 1);
+        if (f.dwt[i].has_update_definition()) once_per_task(f.dwt[i]);
+        once_per_task(f.bands[i]);
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
         // Half the pixel tile on levels narrower than a full tile: 8 pixels
         // on a 4- or 2-wide level would be mostly padding.
         const int level_width = f.typical_width >> (i + 1);
-        per_task(f.band_conv[i], level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
+        accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural,
+                                level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
-            if (i > 0) per_task(f.idwt[i], 1);
+            if (i > 0) once_per_task(f.idwt[i]);
         } else {
-            per_task(f.z_masked[i], 1);
-            per_task(f.idwt[i], 1);
+            once_per_task(f.z_masked[i]);
+            once_per_task(f.idwt[i]);
         }
     }
 }
