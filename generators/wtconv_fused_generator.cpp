@@ -142,6 +142,7 @@ public:
             FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_stage().size};
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
+            funcs.kernel = k;
             if (level_one_in_strips()) {
                 // Planes that fit in cache whole run as one strip: the halo
                 // rows would only add work there.
@@ -161,8 +162,7 @@ public:
                 throw std::runtime_error("wtconv_fused: GPU schedules are in the CUDA generator binary only");
 #endif
             } else if (channels_last) {
-                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), base_weight.dim(0).extent(), stride,
-                                                 get_target());
+                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), stride, get_target());
             } else {
                 schedule_fused_cpu(funcs, v, stride, get_target());
             }

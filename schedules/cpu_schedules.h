@@ -34,6 +34,9 @@ struct FusedFuncs {
     // computed over the whole plane.
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
+    // The kernel size k (a run-time value): the Haar schedules give the
+    // convs a copy for k == kUnrolledKernel with taps unrolled.
+    Halide::Expr kernel;
 };
 
 // Output rows per strip of the NCHW pipeline on planes of more than
@@ -56,6 +59,41 @@ inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int
 inline void per_plane(Halide::Func f, const Halide::LoopLevel &at, const Halide::Var &x, int width) {
     f.compute_at(at);
     vectorize_pure_and_updates(f, x, width);
+}
+
+// The kernel size whose taps the Haar convs unroll (k = 5: WTConvNeXt's,
+// and the module's default); other k run the taps loops. With the taps
+// unrolled, LLVM loads each input vector once and feeds every tap that
+// reads it.
+// - Channels-last: the taps row is unrolled (pixels + 4 loads per taps row
+//   instead of 5 x pixels). 8-28 % faster per forward on the WTConvNeXt-T
+//   stages, about twice the compile time of a Haar channels-last variant
+//   (PERFORMANCE.md, step 21).
+// - NCHW: all k x k taps of the base conv and of levels 1 and 2
+//   (kUnrolledNchwLevels), so each shifted vector of an input row feeds the
+//   up to kStencilRows output rows that read it (0.65 loads per FMA instead
+//   of 1.25). 11-20 % faster at 224 x 224 and 512 x 512; deeper levels'
+//   planes are small, and unrolling them too doubled the compile time for
+//   no measurable gain (PERFORMANCE.md, step 23).
+// The general path keeps the loops: its 8 level counts would double the
+// largest part of the build.
+constexpr int kUnrolledKernel = 5;
+constexpr int kUnrolledNchwLevels = 2;
+
+// Gives a channels-last conv's update a copy for k == kUnrolledKernel with
+// its taps row (the first reduction variable) unrolled. `when`, if given, adds a
+// condition (specializations are tried in order: call this before the
+// conv's other specializations).
+inline void unroll_taps_row_for_k5(Halide::Func conv, const Halide::Expr &kernel,
+                                   const Halide::Expr &when = Halide::Expr()) {
+    const Halide::Expr k5 = kernel == kUnrolledKernel;
+    conv.update(0).specialize(when.defined() ? (when && k5) : k5).unroll(conv.rvars(0)[0]);
+}
+
+// Gives an NCHW conv's update a copy for k == kUnrolledKernel with every tap
+// unrolled.
+inline void unroll_all_taps_for_k5(Halide::Func conv, const Halide::Expr &kernel) {
+    conv.update(0).specialize(kernel == kUnrolledKernel).unroll(conv.rvars(0)[0]).unroll(conv.rvars(0)[1]);
 }
 
 // Stencil reductions along width vectors: a tile of `kStencilRows` rows of
@@ -107,6 +145,7 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
     Halide::Func base_plane = f.base.in();
     base_plane.compute_at(strip);
     rows_in_registers(f.base, base_plane, v, natural);
+    if (f.haar) unroll_all_taps_for_k5(f.base, f.kernel);
     f.base.update(0).specialize(stride == 1);
 
     // Every array a stencil reads is stored zero-padded, so the hot loops
@@ -135,6 +174,7 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
         Halide::Func band_conv_plane = f.band_conv[i].in();
         band_conv_plane.compute_at(at);
         rows_in_registers(f.band_conv[i], band_conv_plane, v, width);
+        if (f.haar && int(i) < kUnrolledNchwLevels) unroll_all_taps_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The Haar IDWT reads one pixel of each band (no halo): the
             // masked sums stay inline, and level 1's IDWT is computed in
@@ -160,26 +200,6 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // computed width up (a few extra zero-input pixels), so no guard breaks the
 // chains.
 constexpr int kStencilPixels = 8;
-
-// The kernel size whose taps row the Haar channels-last convs unroll (k = 5:
-// WTConvNeXt's, and the module's default). With the row unrolled, LLVM loads
-// each input pixel of the row once into a register and feeds every tap that
-// reads it (pixels + 4 loads per taps row instead of 5 x pixels); other k
-// run the taps loop. 8-28 % faster per forward on the WTConvNeXt-T stages,
-// about twice the compile time of a Haar channels-last variant
-// (PERFORMANCE.md, step 21). The general path keeps the loop: its 8 level
-// counts would double the largest part of the build.
-constexpr int kUnrolledKernel = 5;
-
-// Gives a channels-last conv's update a copy for k == kUnrolledKernel with
-// its taps row (the first reduction variable) unrolled. `when`, if given, adds a
-// condition (specializations are tried in order: call this before the
-// conv's other specializations).
-inline void unroll_taps_row_for_k5(Halide::Func conv, const Halide::Expr &kernel,
-                                   const Halide::Expr &when = Halide::Expr()) {
-    const Halide::Expr k5 = kernel == kUnrolledKernel;
-    conv.update(0).specialize(when.defined() ? (when && k5) : k5).unroll(conv.rvars(0)[0]);
-}
 
 inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
     using Halide::TailStrategy;
@@ -236,8 +256,7 @@ inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::Loo
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
-                                             const Halide::Expr &kernel, const Halide::Expr &stride,
-                                             const Halide::Target &target) {
+                                             const Halide::Expr &stride, const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
     Halide::Var co("co"), ci("ci"), task("task");
@@ -268,7 +287,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, natural, kStencilPixels);
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
-    if (f.haar) unroll_taps_row_for_k5(f.base, kernel, stride == 1);
+    if (f.haar) unroll_taps_row_for_k5(f.base, f.kernel, stride == 1);
     f.base.update(0).specialize(stride == 1);
 
     // Weights arrive channels-innermost (the generator's constraint), so they
@@ -291,7 +310,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         const int level_width = f.typical_width >> (i + 1);
         accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural,
                                 level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
-        if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], kernel);
+        if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
