@@ -223,14 +223,16 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
 }
 
 // A channels-last stencil reduction in tiles of `pixels` neighbouring
-// pixels of one channel vector: each tile's sums start, accumulate and stay
-// in registers, and are written once into the array the consumers read (a
-// wrapper computed at `compute`, stored at `store`). Stored directly, the
+// pixels of one channel vector (and, with `all_bands`, of all four bands of
+// a band conv): each tile's sums start, accumulate and stay in registers,
+// and are written once into the array the consumers read (a wrapper
+// computed at `compute`, stored at `store`). Stored directly, the
 // reduction's initial value was a pass of its own over the array (a memset)
 // and each tile's sums were loaded back from it: 4-8 % of a forward
 // (PERFORMANCE.md, step 22).
 inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute,
-                                            const Halide::LoopLevel &store, const Vars &v, int width, int pixels) {
+                                            const Halide::LoopLevel &store, const Vars &v, int width, int pixels,
+                                            bool all_bands = false) {
     using Halide::TailStrategy;
     const bool bands = conv.dimensions() == 5;
     Halide::Func stored = conv.in();
@@ -243,15 +245,23 @@ inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::Loo
         stored.reorder_storage(v.c, v.x, v.y, v.n).reorder(v.c, v.x, v.y);
         conv.reorder_storage(v.c, v.x, v.y, v.n);
     }
-    stored.split(v.x, xo, xi, pixels, TailStrategy::RoundUp)
-        .reorder(v.c, xi, xo)
-        .vectorize(v.c, width, TailStrategy::GuardWithIf)
-        .unroll(xi);
+    stored.split(v.x, xo, xi, pixels, TailStrategy::RoundUp);
+    if (all_bands) {
+        stored.reorder(v.c, xi, v.b, xo, v.y).unroll(v.b);
+        conv.reorder(v.c, v.x, v.b).unroll(v.b);
+    } else {
+        stored.reorder(v.c, xi, xo);
+        conv.reorder(v.c, v.x);
+    }
+    stored.vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(xi);
     conv.compute_at(stored, xo).store_in(Halide::MemoryType::Stack);
-    conv.reorder(v.c, v.x).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    conv.vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
     std::vector<Halide::VarOrRVar> order = {v.c, v.x};
+    if (all_bands) order.emplace_back(v.b);
     for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
-    conv.update(0).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    Halide::Stage update = conv.update(0);
+    update.reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    if (all_bands) update.unroll(v.b);
     return stored;
 }
 
@@ -306,10 +316,17 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
         // Half the pixel tile on levels narrower than a full tile: 8 pixels
-        // on a 4- or 2-wide level would be mostly padding.
+        // on a 4-wide level would be mostly padding. On 1- and 2-wide levels
+        // (a typical plane's deepest) 2 pixels of all four bands: 4 pixels
+        // of one band wasted half the tile there; 7x7 stages 5-8 % faster
+        // (PERFORMANCE.md, step 24).
         const int level_width = f.typical_width >> (i + 1);
-        accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural,
-                                level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
+        if (level_width <= 2) {
+            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural, 2, /*all_bands=*/true);
+        } else {
+            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural,
+                                    level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
+        }
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
