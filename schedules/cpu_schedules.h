@@ -230,9 +230,8 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
 // reduction's initial value was a pass of its own over the array (a memset)
 // and each tile's sums were loaded back from it: 4-8 % of a forward
 // (PERFORMANCE.md, step 22).
-inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute,
-                                            const Halide::LoopLevel &store, const Vars &v, int width, int pixels,
-                                            bool all_bands = false) {
+inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute, const Halide::LoopLevel &store,
+                                    const Vars &v, int width, int pixels, bool all_bands = false) {
     using Halide::TailStrategy;
     const bool bands = conv.dimensions() == 5;
     Halide::Func stored = conv.in();
@@ -262,7 +261,6 @@ inline Halide::Func accumulate_in_registers(Halide::Func conv, const Halide::Loo
     Halide::Stage update = conv.update(0);
     update.reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
     if (all_bands) update.unroll(v.b);
-    return stored;
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,

@@ -25,6 +25,25 @@ TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
     }
 }
 
+TEST(Exactness, HaarKernelFiveWithStrides) {
+    // k = 5 runs the convs' copies with unrolled taps (schedules/cpu_schedules.h,
+    // kUnrolledKernel); strides > 1 take the strided base conv inside them.
+    Random rnd(9);
+    for (int stride : {1, 2, 3}) {
+        for (int levels : {1, 2, 4}) {
+            // Few channels run NCHW in both layouts; 16 or more, channels-last too.
+            const int channels = (stride + levels) % 2 ? rnd.uniform(1, 4) : rnd.uniform(16, 21);
+            LayerSpec spec{channels, 5, levels, stride, "db1", true};
+            SCOPED_TRACE(describe(spec));
+            RandomLayer layer = random_layer(spec, rnd);
+            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+                expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(9, 41), rnd.uniform(9, 41),
+                                               Path::automatic, rnd, layout);
+            }
+        }
+    }
+}
+
 TEST(Exactness, WTConvNeXtShapes) {
     Random rnd(2);
     // Stage shapes of WTConvNeXt-T (channels reduced to keep the double
