@@ -166,11 +166,15 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
         // 11-15 % at 224 x 224 and 512 x 512 (PERFORMANCE.md, step 16).
         const int width = natural;
         // The DWT over the level's valid region (no clamps in its loads),
-        // then its zero-padded copy.
+        // then its zero-padded copy. Both compute the four bands of a
+        // vector of pixels together (bands innermost, unrolled; for Haar
+        // the mux over bands folds away): one pass over the plane that
+        // loads each input vector once, instead of one pass per band
+        // (224 x 224 and 512 x 512 5-8 % faster, PERFORMANCE.md step 25).
         per_plane(f.dwt[i], at, v.x, width);
-        f.dwt[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b).unroll(v.b);  // Haar: the mux over bands folds away
+        f.dwt[i].bound(v.b, 0, 4).reorder(v.b, v.x, v.y).unroll(v.b);
         per_plane(f.bands[i], at, v.x, width);
-        f.bands[i].bound(v.b, 0, 4).reorder(v.x, v.y, v.b);
+        f.bands[i].bound(v.b, 0, 4).reorder(v.b, v.x, v.y).unroll(v.b);
         Halide::Func band_conv_plane = f.band_conv[i].in();
         band_conv_plane.compute_at(at);
         rows_in_registers(f.band_conv[i], band_conv_plane, v, width);
@@ -201,7 +205,31 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // chains.
 constexpr int kStencilPixels = 8;
 
-inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
+// Planes of at most kSmallPlaneWidth^2 pixels (the 7x7 and 14x14 stages of
+// WTConvNeXt) run tasks of two channel vectors in the Haar variants tuned
+// for such planes (stride 1): a task's dozen small loop nests over 2- to
+// 7-wide levels cost about as much as its convs, and two vectors per task
+// halve their count. 5-15 % faster at 7x7 and 14x14 on two threads; four
+// vectors were slower, and two are slower on 28x28 and larger planes
+// (PERFORMANCE.md, step 26). The copy doubles these variants' compile time.
+constexpr int kSmallPlaneWidth = 16;
+
+// How a channels-last stage vectorizes its channels: `width` lanes, and,
+// in variants whose small-plane tasks hold several channel vectors
+// (kSmallPlaneWidth), the loop over those vectors unrolled so that each
+// pixel computes them all (elsewhere it runs once, and unrolling it anyway
+// doubled the general variants' compile time).
+struct ChannelVectors {
+    int width;
+    bool several;
+
+    void apply(Halide::Stage s, const Halide::Var &c) const {
+        s.vectorize(c, width, Halide::TailStrategy::GuardWithIf);
+        if (several) s.unroll(c);
+    }
+};
+
+inline void vectorize_channels(Halide::Func f, const Vars &v, const ChannelVectors &vectors) {
     using Halide::TailStrategy;
     const bool bands = f.dimensions() == 5;
     if (bands) {
@@ -209,7 +237,7 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
     } else {
         f.reorder_storage(v.c, v.x, v.y, v.n).reorder(v.c, v.x, v.y);
     }
-    f.vectorize(v.c, width, TailStrategy::GuardWithIf);
+    vectors.apply(f, v.c);
     for (int u = 0; u < f.num_update_definitions(); u++) {
         // Reductions (the general DWT): the taps loop inside each pixel,
         // around one accumulator vector.
@@ -218,7 +246,8 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
         order.emplace_back(v.x);
         order.emplace_back(v.y);
         if (bands) order.emplace_back(v.b);
-        f.update(u).reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf);
+        f.update(u).reorder(order);
+        vectors.apply(f.update(u), v.c);
     }
 }
 
@@ -231,7 +260,7 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, int width) {
 // and each tile's sums were loaded back from it: 4-8 % of a forward
 // (PERFORMANCE.md, step 22).
 inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute, const Halide::LoopLevel &store,
-                                    const Vars &v, int width, int pixels, bool all_bands = false) {
+                                    const Vars &v, const ChannelVectors &vectors, int pixels, bool all_bands = false) {
     using Halide::TailStrategy;
     const bool bands = conv.dimensions() == 5;
     Halide::Func stored = conv.in();
@@ -252,47 +281,63 @@ inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &
         stored.reorder(v.c, xi, xo);
         conv.reorder(v.c, v.x);
     }
-    stored.vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(xi);
+    vectors.apply(stored, v.c);
+    stored.unroll(xi);
     conv.compute_at(stored, xo).store_in(Halide::MemoryType::Stack);
-    conv.vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    vectors.apply(conv, v.c);
+    conv.unroll(v.x);
     std::vector<Halide::VarOrRVar> order = {v.c, v.x};
     if (all_bands) order.emplace_back(v.b);
     for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
     Halide::Stage update = conv.update(0);
-    update.reorder(order).vectorize(v.c, width, TailStrategy::GuardWithIf).unroll(v.x);
+    update.reorder(order);
+    vectors.apply(update, v.c);
+    update.unroll(v.x);
     if (all_bands) update.unroll(v.b);
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
-                                             const Halide::Expr &stride, const Halide::Target &target) {
+                                             const Halide::Expr &plane_pixels, const Halide::Expr &stride,
+                                             const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var co("co"), ci("ci"), task("task");
+    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi");
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
     // vector run the NCHW pipeline instead (the runtime sends them there,
     // kChannelsLastMinChannels): a guarded copy of every loop nest for them
     // doubled this pipeline's compile time.
-    f.output.split(v.c, co, ci, natural, TailStrategy::ShiftInwards)
-        .reorder(ci, v.x, v.y, co, v.n)
-        .fuse(co, v.n, task)
-        .parallel(task)
-        .vectorize(ci);
     // Stride 1: output pixels in pairs, so that each copy of the pair has a
     // known column parity (the pipeline's tensors start at 0) and the Haar
     // IDWT's sign selects and index halving fold away.
-    Halide::Var xo("xo"), xi("xi");
-    f.output.specialize(channels >= natural && stride == 1)
-        .split(v.x, xo, xi, 2, TailStrategy::GuardWithIf)
-        .reorder(ci, xi, xo, v.y)
-        .unroll(xi);
-    f.output.specialize(channels >= natural);
+    auto tasks_of = [&](Halide::Stage s, int channels_per_task, bool pixel_pairs) {
+        s.split(v.c, co, ci, channels_per_task, TailStrategy::ShiftInwards)
+            .reorder(ci, v.x, v.y, co, v.n)
+            .fuse(co, v.n, task)
+            .parallel(task);
+        // One vector: ci is exactly one (a split of it, even an exact one,
+        // doubled the compile time of the general variants).
+        if (channels_per_task > natural) {
+            s.vectorize(ci, natural).unroll(ci);
+        } else {
+            s.vectorize(ci);
+        }
+        if (pixel_pairs) s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
+    };
+    const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth};
+    if (vectors.several) {
+        tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
+                                     plane_pixels <= kSmallPlaneWidth * kSmallPlaneWidth),
+                 2 * natural, true);
+    }
+    tasks_of(f.output.specialize(channels >= natural && stride == 1), natural, true);
+    tasks_of(f.output.specialize(channels >= natural), natural, false);
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
                              "the runtime runs such layers through the NCHW pipeline");
 
     // The base conv of one output row (its storage allocated once per task).
     const Halide::LoopLevel per_task(f.output, task);
-    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, natural, kStencilPixels);
+    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors, kStencilPixels);
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
     if (f.haar) unroll_taps_row_for_k5(f.base, f.kernel, stride == 1);
@@ -304,7 +349,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // (no reduction) is computed straight into its padded array.
     auto once_per_task = [&](Halide::Func g) {
         g.compute_at(per_task);
-        vectorize_channels(g, v, natural);
+        vectorize_channels(g, v, vectors);
     };
     once_per_task(f.input_padded);
     for (size_t i = 0; i < f.dwt.size(); i++) {
@@ -320,9 +365,9 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // (PERFORMANCE.md, step 24).
         const int level_width = f.typical_width >> (i + 1);
         if (level_width <= 2) {
-            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural, 2, /*all_bands=*/true);
+            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors, 2, /*all_bands=*/true);
         } else {
-            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, natural,
+            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors,
                                     level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
         }
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);

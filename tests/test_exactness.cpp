@@ -44,6 +44,23 @@ TEST(Exactness, HaarKernelFiveWithStrides) {
     }
 }
 
+TEST(Exactness, SmallPlanesInTwoVectorTasks) {
+    // Channels-last planes of at most kSmallPlaneWidth^2 pixels with two
+    // channel vectors or more run tasks of two vectors in the Haar variants
+    // of 1-3 levels (schedules/cpu_schedules.h): channel counts that are not
+    // a multiple of the task (its last task shifted inwards), the 16 x 16
+    // limit and one pixel row beyond it, odd kernels and k = 5.
+    Random rnd(10);
+    for (auto [h, w] : {std::pair{7, 7}, {16, 16}, {17, 16}, {5, 12}}) {
+        for (int levels : {1, 2, 3}) {
+            LayerSpec spec{rnd.uniform(32, 70), rnd.uniform(0, 1) ? 5 : rnd.uniform(1, 7), levels, 1, "db1", true};
+            SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
+            expect_layer_matches_reference(random_layer(spec, rnd), rnd.uniform(1, 2), h, w, Path::automatic, rnd,
+                                           Layout::channels_last);
+        }
+    }
+}
+
 TEST(Exactness, WTConvNeXtShapes) {
     Random rnd(2);
     // Stage shapes of WTConvNeXt-T (channels reduced to keep the double
