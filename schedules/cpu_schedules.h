@@ -197,13 +197,27 @@ inline void schedule_fused_cpu(FusedFuncs &f, const Vars &v, const Halide::Expr 
 // width-vectors waste). One parallel task is a block of channels of one
 // image; inside it every array of every level is stored channels-innermost
 // over its whole (padded) plane.
-// The stencil reductions (convs) accumulate `kStencilPixels` neighbouring
-// pixels side by side inside the taps loops. Each tap's weight vector then
-// feeds that many independent FMA chains held in registers, instead of one
-// chain that waits out the FMA latency at every tap. The split rounds the
-// computed width up (a few extra zero-input pixels), so no guard breaks the
-// chains.
+// The stencil reductions (convs) accumulate a tile of neighbouring pixels
+// side by side inside the taps loops (`pixel_tile`). Each tap's weight
+// vector then feeds that many independent FMA chains held in registers,
+// instead of one chain that waits out the FMA latency at every tap. The
+// split rounds the computed width up (a few extra zero-input pixels), so no
+// guard breaks the chains.
 constexpr int kStencilPixels = 8;
+
+// The pixel tile for a level of width `width` on the plane a variant is
+// tuned for: 8 pixels, or 7 where 7 divides the width and 8 does not (the
+// WTConvNeXt planes are 7 x 2^k wide: 8-pixel tiles computed 32 pixels of a
+// 28-wide row and 16 of a 14-wide one). 3-8 % faster on the four stages;
+// planes of other widths run the same tiles (32x32 at 4 levels and 64x64 at
+// 5 are 8-11 % slower; PERFORMANCE.md, step 27). Levels
+// narrower than a full tile take half of one: 8 pixels on a 4-wide level
+// would be mostly padding.
+inline int pixel_tile(int width) {
+    if (width % kStencilPixels == 0) return kStencilPixels;
+    if (width % (kStencilPixels - 1) == 0) return kStencilPixels - 1;
+    return width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2;
+}
 
 // Planes of at most kSmallPlaneWidth^2 pixels (the 7x7 and 14x14 stages of
 // WTConvNeXt) run tasks of two channel vectors in the Haar variants tuned
@@ -337,7 +351,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
 
     // The base conv of one output row (its storage allocated once per task).
     const Halide::LoopLevel per_task(f.output, task);
-    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors, kStencilPixels);
+    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
+                            pixel_tile(f.typical_width));
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
     if (f.haar) unroll_taps_row_for_k5(f.base, f.kernel, stride == 1);
@@ -358,17 +373,15 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
-        // Half the pixel tile on levels narrower than a full tile: 8 pixels
-        // on a 4-wide level would be mostly padding. On 1- and 2-wide levels
-        // (a typical plane's deepest) 2 pixels of all four bands: 4 pixels
-        // of one band wasted half the tile there; 7x7 stages 5-8 % faster
-        // (PERFORMANCE.md, step 24).
+        // Tiles sized for the level's typical width (pixel_tile). On 1- and
+        // 2-wide levels (a typical plane's deepest) 2 pixels of all four
+        // bands: 4 pixels of one band wasted half the tile there; 7x7
+        // stages 5-8 % faster (PERFORMANCE.md, step 24).
         const int level_width = f.typical_width >> (i + 1);
         if (level_width <= 2) {
             accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors, 2, /*all_bands=*/true);
         } else {
-            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors,
-                                    level_width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2);
+            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors, pixel_tile(level_width));
         }
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
