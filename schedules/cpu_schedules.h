@@ -223,16 +223,16 @@ inline int pixel_tile(int width) {
 // WTConvNeXt) run tasks of two channel vectors in the Haar variants tuned
 // for such planes (stride 1): a task's dozen small loop nests over 2- to
 // 7-wide levels cost about as much as its convs, and two vectors per task
-// halve their count. 5-15 % faster at 7x7 and 14x14 on two threads; four
+// halve their count. 5-18 % faster at 7x7 and 14x14 on two threads; four
 // vectors were slower, and two are slower on 28x28 and larger planes
-// (PERFORMANCE.md, step 26). The copy doubles these variants' compile time.
+// (PERFORMANCE.md, step 26). The copy makes these variants compile 2-2.6x
+// longer.
 constexpr int kSmallPlaneWidth = 16;
 
 // How a channels-last stage vectorizes its channels: `width` lanes, and,
 // in variants whose small-plane tasks hold several channel vectors
 // (kSmallPlaneWidth), the loop over those vectors unrolled so that each
-// pixel computes them all (elsewhere it runs once, and unrolling it anyway
-// doubled the general variants' compile time).
+// pixel computes them all (elsewhere that loop runs once).
 struct ChannelVectors {
     int width;
     bool several;
@@ -329,8 +329,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             .reorder(ci, v.x, v.y, co, v.n)
             .fuse(co, v.n, task)
             .parallel(task);
-        // One vector: ci is exactly one (a split of it, even an exact one,
-        // doubled the compile time of the general variants).
+        // One vector: ci is exactly one (splitting it anyway, though the
+        // split is exact, made the general variants compile 1.5-3x longer).
         if (channels_per_task > natural) {
             s.vectorize(ci, natural).unroll(ci);
         } else {
