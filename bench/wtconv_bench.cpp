@@ -1,5 +1,5 @@
-// Times, on the same tensor, the fused WTConv2d forward (NCHW and
-// channels-last), the staged baseline (every stage through memory, as the
+// Times, on the same tensor, the fused WTConv2d forward (NCHW,
+// channels-last and channel-blocked nChw16c), the staged baseline (every stage through memory, as the
 // reference module runs it), our plain depthwise k x k conv and oneDNN's
 // fastest depthwise k x k conv, on the WTConvNeXt-T stage shapes and two
 // large planes; then prints a table of medians, ratios, GFLOP/s, the
@@ -75,14 +75,22 @@ double wtconv_flops(const Shape &s) {
 
 double depthwise_flops(const Shape &s) { return 2.0 * kKernel * kKernel * s.H * s.W * s.N * s.C; }
 
-// One shape's layer and tensors, shared by its three benchmarks.
+const Layout kLayouts[] = {Layout::nchw, Layout::channels_last, Layout::nchw16c};
+
+// One shape's layer and tensors, shared by its benchmarks.
 struct Case {
     RandomLayer spec;
     Layer layer;
-    std::vector<float> x_reference;      // the input, as the reference reads it
-    Floats x, y, x_last, y_last;  // NCHW and channels-last copies
+    std::vector<float> x_reference;  // the input, as the reference reads it
+    Floats x[3], y[3];               // the input and an output in each of kLayouts
     Halide::Runtime::Buffer<float, 3> depthwise_weight;
     std::unique_ptr<wtconv::bench::OneDnnDepthwise> onednn;
+
+    // The input or output tensor in `layout`.
+    Tensor tensor(const Shape &s, Layout layout, bool output) {
+        Floats &data = (output ? y : x)[int(layout)];
+        return detail::contiguous(data.data(), {s.N, s.C, s.H, s.W}, layout);
+    }
 };
 
 Case &case_for(const Shape &s) {
@@ -93,26 +101,29 @@ Case &case_for(const Shape &s) {
         RandomLayer spec = random_layer({s.C, kKernel, s.levels, 1, "db1", true}, rnd);
         Layer layer = spec.make_layer();
         std::vector<float> x = rnd.nonzero_vector(size_t(s.N) * s.C * s.H * s.W);
-        c.reset(new Case{std::move(spec), std::move(layer), x, Floats(x.begin(), x.end()), Floats(x.size())});
+        c.reset(new Case{std::move(spec), std::move(layer), x});
         c->depthwise_weight = Halide::Runtime::Buffer<float, 3>(kKernel, kKernel, s.C);
         c->depthwise_weight.for_each_value([&](float &v) { v = rnd.nonzero(); });
-        c->x_last.resize(c->x.size());
-        c->y_last.resize(c->x.size());
-        const size_t plane = size_t(s.H) * s.W;
-        for (int n = 0; n < s.N; n++)
-            for (int ch = 0; ch < s.C; ch++)
-                for (size_t i = 0; i < plane; i++)
-                    c->x_last[(n * plane + i) * s.C + ch] = c->x[(size_t(n) * s.C + ch) * plane + i];
+        const ConstTensor logical = ConstTensor::nchw(x.data(), s.N, s.C, s.H, s.W);
+        for (Layout layout : kLayouts) {
+            const size_t elements = detail::contiguous_elements(logical.shape, layout);
+            c->x[int(layout)].assign(elements, 0.0f);
+            c->y[int(layout)].assign(elements, 0.0f);
+            const Tensor t = c->tensor(s, layout, false);
+            for (int n = 0; n < s.N; n++)
+                for (int ch = 0; ch < s.C; ch++)
+                    for (int h = 0; h < s.H; h++)
+                        for (int w = 0; w < s.W; w++)
+                            t.data[detail::offset_of(t, n, ch, h, w)] = x[detail::offset_of(logical, n, ch, h, w)];
+        }
     }
     return *c;
 }
 
 void run_layer(benchmark::State &state, const Shape &s, Path path, Layout layout) {
     Case &c = case_for(s);
-    const bool last = layout == Layout::channels_last;
-    const auto X = last ? ConstTensor::nhwc(c.x_last.data(), s.N, s.C, s.H, s.W)
-                        : ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W);
-    const auto Y = last ? Tensor::nhwc(c.y_last.data(), s.N, s.C, s.H, s.W) : Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W);
+    const ConstTensor X = c.tensor(s, layout, false);
+    const Tensor Y = c.tensor(s, layout, true);
     for (auto _ : state) c.layer.forward(X, Y, path);
     state.counters["GFLOP/s"] = benchmark::Counter(wtconv_flops(s), benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::kIs1000);
@@ -131,8 +142,8 @@ void run_onednn(benchmark::State &state, const Shape &s) {
 
 void run_depthwise(benchmark::State &state, const Shape &s) {
     Case &c = case_for(s);
-    auto X = detail::halide_view(ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W));
-    auto Y = detail::halide_view(Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W));
+    auto X = detail::halide_view(ConstTensor(c.tensor(s, Layout::nchw, false)));
+    auto Y = detail::halide_view(c.tensor(s, Layout::nchw, true));
     for (auto _ : state) detail::run_depthwise(c.depthwise_weight, X, Y);
     state.counters["GFLOP/s"] = benchmark::Counter(depthwise_flops(s), benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::kIs1000);
@@ -153,13 +164,23 @@ public:
     }
 };
 
+// The worst relative error of the fused forward, over the three layouts.
 double max_relative_error(const Shape &s) {
     Case &c = case_for(s);
-    c.layer.forward(ConstTensor::nchw(c.x.data(), s.N, s.C, s.H, s.W), Tensor::nchw(c.y.data(), s.N, s.C, s.H, s.W));
     const std::vector<double> ref = reference_forward(c.spec, c.x_reference, s.N, s.H, s.W);
     const std::vector<double> mag = reference_forward(c.spec, c.x_reference, s.N, s.H, s.W, true);
     double worst = 0;
-    for (size_t i = 0; i < ref.size(); i++) worst = std::max(worst, std::fabs(c.y[i] - ref[i]) / mag[i]);
+    for (Layout layout : kLayouts) {
+        const Tensor Y = c.tensor(s, layout, true);
+        c.layer.forward(c.tensor(s, layout, false), Y);
+        size_t i = 0;
+        for (int n = 0; n < s.N; n++)
+            for (int ch = 0; ch < s.C; ch++)
+                for (int h = 0; h < s.H; h++)
+                    for (int w = 0; w < s.W; w++, i++) {
+                        worst = std::max(worst, std::fabs(Y.data[detail::offset_of(Y, n, ch, h, w)] - ref[i]) / mag[i]);
+                    }
+    }
     return worst;
 }
 
@@ -196,6 +217,8 @@ int run(int argc, char **argv) {
         add("fused_nchw/" + s.name(), [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::nchw); });
         add("fused_nhwc/" + s.name(),
             [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::channels_last); });
+        add("fused_nchw16c/" + s.name(),
+            [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::nchw16c); });
         add("staged/" + s.name(), [s](benchmark::State &st) { run_layer(st, s, Path::staged, Layout::nchw); });
         add("depthwise/" + s.name(), [s](benchmark::State &st) { run_depthwise(st, s); });
         add("onednn_dw/" + s.name(), [s](benchmark::State &st) { run_onednn(st, s); });
@@ -207,27 +230,30 @@ int run(int argc, char **argv) {
 
     // CPU-ANCHORS.md: 345.3 GFLOP/s (2 threads, AVX-512), 36.9 GB/s memcpy.
     const double peak = env_or("WTCONV_PEAK_GFLOPS", 345.3), bandwidth = env_or("WTCONV_BANDWIDTH_GBS", 36.9);
-    std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms). best = faster fused layout; error = max |fused - "
+    std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms). best = fastest fused layout; error = max over layouts of |fused - "
                 "reference| / |terms|;\nfloor = max(FLOPs at %.1f GFLOP/s, 8 bytes per element at %.1f GB/s)\n",
                 kKernel, peak, bandwidth);
-    std::printf("%-20s %8s %8s %8s %8s %8s %9s %9s %8s %6s %8s %9s  %s\n", "shape (NxCxHxW/L)", "nchw", "nhwc",
-                "staged", "our dw", "oneDNN", "best/dnn", "staged/bst", "GFLOP/s", "%peak", "floor", "error",
+    std::printf("%-20s %8s %8s %8s %8s %8s %8s %9s %9s %8s %6s %8s %9s  %s\n", "shape (NxCxHxW/L)", "nchw", "nhwc",
+                "nchw16c", "staged", "our dw", "oneDNN", "best/dnn", "staged/bst", "GFLOP/s", "%peak", "floor", "error",
                 "oneDNN impl");
     for (const Shape &s : kShapes) {
         auto get = [&](const char *label) {
             auto it = reporter.median_ms.find(std::string(label) + "/" + s.name());
             return it == reporter.median_ms.end() ? NAN : it->second;
         };
-        const double nchw = get("fused_nchw"), nhwc = get("fused_nhwc"), staged = get("staged"), dw = get("depthwise"),
-                     dnn = get("onednn_dw");
-        if (std::isnan(nchw) && std::isnan(nhwc) && std::isnan(staged) && std::isnan(dw) && std::isnan(dnn)) continue;
-        const double best = std::isnan(nhwc) ? nchw : std::isnan(nchw) ? nhwc : std::min(nchw, nhwc);
+        const double nchw = get("fused_nchw"), nhwc = get("fused_nhwc"), blocked = get("fused_nchw16c"),
+                     staged = get("staged"), dw = get("depthwise"), dnn = get("onednn_dw");
+        double best = NAN;
+        for (double t : {nchw, nhwc, blocked}) {
+            if (!std::isnan(t) && !(t >= best)) best = t;
+        }
+        if (std::isnan(best) && std::isnan(staged) && std::isnan(dw) && std::isnan(dnn)) continue;
         const double gflops = wtconv_flops(s) / (best * 1e6);
         const double floor_ms =
             std::max(wtconv_flops(s) / (peak * 1e6), 8.0 * s.N * s.C * s.H * s.W / (bandwidth * 1e6));
         Case &c = case_for(s);
-        std::printf("%-20s %8.3f %8.3f %8.3f %8.3f %8.3f %9.2f %9.2f %8.1f %5.1f%% %8.3f %9.2e  %s\n", s.name().c_str(),
-                    nchw, nhwc, staged, dw, dnn, best / dnn, staged / best, gflops, 100 * gflops / peak, floor_ms,
+        std::printf("%-20s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %9.2f %9.2f %8.1f %5.1f%% %8.3f %9.2e  %s\n",
+                    s.name().c_str(), nchw, nhwc, blocked, staged, dw, dnn, best / dnn, staged / best, gflops, 100 * gflops / peak, floor_ms,
                     max_relative_error(s), c.onednn ? c.onednn->name().c_str() : "-");
     }
     return 0;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -94,6 +95,9 @@ double max_error(const std::vector<float> &y, const std::vector<double> &ref, co
     return worst;
 }
 
+// A shape's rows: fused_nchw, fused_nhwc, fused_nchw16c, staged, depthwise.
+constexpr size_t kRowsPerShape = 5, kStagedRow = 3, kDepthwiseRow = 4;
+
 struct Row {
     Shape shape;
     int levels;
@@ -112,17 +116,33 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
     const Layer layer = spec.make_layer();
     const size_t n = size_t(s.elements()), plane = size_t(s.H * s.W);
     const std::vector<float> x = rnd.nonzero_vector(n);
-    std::vector<float> x_last(n), y(n), y_last(n), y_staged(n), y_dw(n);
-    for (int64_t b = 0; b < s.N; b++)
-        for (int64_t c = 0; c < s.C; c++)
-            for (size_t i = 0; i < plane; i++) x_last[(b * plane + i) * s.C + c] = x[(b * s.C + c) * plane + i];
+    std::vector<float> y_staged(n), y_dw(n);
     Halide::Runtime::Buffer<float, 3> dw_weight(o.kernel, o.kernel, int(s.C));
     dw_weight.for_each_value([&](float &v) { v = rnd.nonzero(); });
 
+    // The input and an output in each layout the fused forward runs.
+    struct InLayout {
+        const char *impl;
+        Layout layout;
+        std::vector<float> x_data, y_data;
+        Tensor x, y;
+    };
+    const std::array<int64_t, 4> shape = {s.N, s.C, s.H, s.W};
     const auto X = ConstTensor::nchw(x.data(), s.N, s.C, s.H, s.W);
-    const auto X_last = ConstTensor::nhwc(x_last.data(), s.N, s.C, s.H, s.W);
-    const auto Y = Tensor::nchw(y.data(), s.N, s.C, s.H, s.W);
-    const auto Y_last = Tensor::nhwc(y_last.data(), s.N, s.C, s.H, s.W);
+    std::vector<InLayout> layouts;
+    layouts.reserve(3);
+    for (auto [impl, layout] : {std::pair{"fused_nchw", Layout::nchw}, {"fused_nhwc", Layout::channels_last},
+                                {"fused_nchw16c", Layout::nchw16c}}) {
+        InLayout &l = layouts.emplace_back(InLayout{impl, layout});
+        l.x_data.assign(detail::contiguous_elements(shape, layout), 0.0f);
+        l.y_data.assign(l.x_data.size(), 0.0f);
+        l.x = detail::contiguous(l.x_data.data(), shape, layout);
+        l.y = detail::contiguous(l.y_data.data(), shape, layout);
+        for (int64_t b = 0; b < s.N; b++)
+            for (int64_t c = 0; c < s.C; c++)
+                for (int64_t h = 0; h < s.H; h++)
+                    for (int64_t w = 0; w < s.W; w++) l.x.data[detail::offset_of(l.x, b, c, h, w)] = x[detail::offset_of(X, b, c, h, w)];
+    }
     const auto Y_staged = Tensor::nchw(y_staged.data(), s.N, s.C, s.H, s.W);
     const auto dw_in = detail::halide_view(X);
     auto dw_out = detail::halide_view(Tensor::nchw(y_dw.data(), s.N, s.C, s.H, s.W));
@@ -137,13 +157,13 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
         return std::string(to_string(v.path)) + "/" + to_string(v.layout);
     };
     const double flops = wtconv_flops(s, levels, o.kernel, layer.filter_size());
-    const std::vector<Impl> impls = {
-        {"fused_nchw", variant(Path::automatic, X, Y), [&] { layer.forward(X, Y); }, flops},
-        {"fused_nhwc", variant(Path::automatic, X_last, Y_last), [&] { layer.forward(X_last, Y_last); }, flops},
-        {"staged", variant(Path::staged, X, Y_staged), [&] { layer.forward(X, Y_staged, Path::staged); }, flops},
-        {"depthwise", "depthwise", [&] { detail::run_depthwise(dw_weight, dw_in, dw_out); },
-         2.0 * o.kernel * o.kernel * double(n)},
-    };
+    std::vector<Impl> impls;
+    for (const InLayout &l : layouts) {
+        impls.push_back({l.impl, variant(Path::automatic, l.x, l.y), [&] { layer.forward(l.x, l.y); }, flops});
+    }
+    impls.push_back({"staged", variant(Path::staged, X, Y_staged), [&] { layer.forward(X, Y_staged, Path::staged); }, flops});
+    impls.push_back({"depthwise", "depthwise", [&] { detail::run_depthwise(dw_weight, dw_in, dw_out); },
+                     2.0 * o.kernel * o.kernel * double(n)});
     std::vector<Row> rows;
     const double bytes = 8.0 * double(n);  // one read of x, one write of y
     for (const Impl &impl : impls) {
@@ -156,13 +176,16 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
     step("checking against the double-precision reference");
     const std::vector<double> ref = testing::reference_forward(spec, x, int(s.N), int(s.H), int(s.W));
     const std::vector<double> mag = testing::reference_forward(spec, x, int(s.N), int(s.H), int(s.W), true);
-    std::vector<float> y_from_last(n);
-    for (int64_t b = 0; b < s.N; b++)
-        for (int64_t c = 0; c < s.C; c++)
-            for (size_t i = 0; i < plane; i++) y_from_last[(b * s.C + c) * plane + i] = y_last[(b * plane + i) * s.C + c];
-    rows[0].error = max_error(y, ref, mag);
-    rows[1].error = max_error(y_from_last, ref, mag);
-    rows[2].error = max_error(y_staged, ref, mag);
+    for (size_t i = 0; i < layouts.size(); i++) {
+        const Tensor &y = layouts[i].y;
+        std::vector<float> logical(n);
+        for (int64_t b = 0; b < s.N; b++)
+            for (int64_t c = 0; c < s.C; c++)
+                for (int64_t h = 0; h < s.H; h++)
+                    for (int64_t w = 0; w < s.W; w++) logical[size_t(detail::offset_of(X, b, c, h, w))] = y.data[detail::offset_of(y, b, c, h, w)];
+        rows[i].error = max_error(logical, ref, mag);
+    }
+    rows[kStagedRow].error = max_error(y_staged, ref, mag);
     std::vector<double> dw_ref(n), dw_mag(n);
     for (int64_t p = 0; p < s.N * s.C; p++) {
         Plane in(int(s.H), int(s.W));
@@ -174,7 +197,7 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
         std::copy(r.v.begin(), r.v.end(), dw_ref.begin() + p * plane);
         std::copy(m.v.begin(), m.v.end(), dw_mag.begin() + p * plane);
     }
-    rows[3].error = max_error(y_dw, dw_ref, dw_mag);
+    rows[kDepthwiseRow].error = max_error(y_dw, dw_ref, dw_mag);
     return rows;
 }
 
@@ -226,14 +249,14 @@ void bench(const BenchOptions &o) {
                 "GB/s: one read of x and one write of y; vs staged / vs depthwise: their time / this time;\n"
                 "error: max |y - reference| / |terms| against the double-precision reference.\n\n",
                 isa.c_str(), o.kernel, o.wavelet.c_str(), o.min_time);
-    std::printf("%-16s %3s %-11s %10s %9s %8s %10s %13s %10s\n", "shape (NxCxHxW)", "L", "impl", "median ms",
+    std::printf("%-16s %3s %-13s %10s %9s %8s %10s %13s %10s\n", "shape (NxCxHxW)", "L", "impl", "median ms",
                 "GFLOP/s", "GB/s", "vs staged", "vs depthwise", "error");
     for (size_t i = 0; i < rows.size(); i++) {
         const Row &r = rows[i];
-        const size_t first = i - i % 4;  // the shape's rows: fused_nchw, fused_nhwc, staged, depthwise
-        std::printf("%-16s %3d %-11s %10.4f %9.2f %8.2f %9.2fx %12.2fx %10.2e\n", r.shape.name().c_str(), r.levels,
-                    r.impl.c_str(), r.ms, r.gflops, r.gbps, rows[first + 2].ms / r.ms, rows[first + 3].ms / r.ms,
-                    r.error);
+        const size_t first = i - i % kRowsPerShape;
+        std::printf("%-16s %3d %-13s %10.4f %9.2f %8.2f %9.2fx %12.2fx %10.2e\n", r.shape.name().c_str(), r.levels,
+                    r.impl.c_str(), r.ms, r.gflops, r.gbps, rows[first + kStagedRow].ms / r.ms,
+                    rows[first + kDepthwiseRow].ms / r.ms, r.error);
     }
 }
 

@@ -90,16 +90,23 @@ inline Func haar_dwt(const Func &plane, const Vars &v, const std::string &name) 
     return dwt;
 }
 
+// The channel whose weights and filters pixel (c, n) uses: c, unless the
+// caller maps it (`wc`, an Expr in v.c and v.n; the functions below that
+// read weights take it). The channels-last pipelines also run
+// channel-blocked tensors, where image n holds one block of channels
+// (wtconv_fused_generator.cpp).
+inline Expr weight_channel(const Vars &v, const Expr &wc) { return wc.defined() ? wc : Expr(v.c); }
+
 // DWT with any 2-D analysis filters: analysis(j, i, band, c) holds
 // wt_filter[4c + band, 0, i, j], filter size F = taps, padding p = F/2 - 1.
 inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, const Vars &v,
-                        const std::string &name) {
+                        const std::string &name, Expr wc = Expr()) {
     Expr p = taps / 2 - 1;
     RDom r(0, taps, 0, taps, name + "_r");
     Func dwt(name);
     dwt(v.x, v.y, v.b, v.c, v.n) = 0.0f;
     dwt(v.x, v.y, v.b, v.c, v.n) +=
-        analysis(r.x, r.y, v.b, v.c) * plane(2 * v.x + r.x - p, 2 * v.y + r.y - p, v.c, v.n);
+        analysis(r.x, r.y, v.b, weight_channel(v, wc)) * plane(2 * v.x + r.x - p, 2 * v.y + r.y - p, v.c, v.n);
     return dwt;
 }
 
@@ -135,9 +142,9 @@ inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, c
 
 // Band conv of one level: G_b = conv_same(D_b, weight[4c + b]) (scale folded in).
 inline Func band_conv(const Func &bands, const Func &weights, Expr k, const Vars &v,
-                      const std::string &name, Expr rows = Expr()) {
-    return conv_same(bands, {v.b, v.c, v.n}, weights, {v.b, v.c}, k, v, {v.x, v.y, v.b, v.c, v.n},
-                     name, rows);
+                      const std::string &name, Expr rows = Expr(), Expr wc = Expr()) {
+    return conv_same(bands, {v.b, v.c, v.n}, weights, {v.b, weight_channel(v, wc)}, k, v,
+                     {v.x, v.y, v.b, v.c, v.n}, name, rows);
 }
 
 // IDWT with Haar taps folded to constants: each output pixel takes the four
@@ -164,7 +171,7 @@ inline Func haar_idwt(const Func &z, const Vars &v, const std::string &name, Exp
 // ((Y + p - i) / 2, (X + p - j) / 2). Evaluated at (x * stride, y * stride),
 // as haar_idwt.
 inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const Vars &v,
-                         const std::string &name, Expr stride = 1) {
+                         const std::string &name, Expr stride = 1, Expr wc = Expr()) {
     Expr p = taps / 2 - 1;
     RDom r(0, taps / 2, 0, taps / 2, 0, 4, name + "_r");
     Expr X = v.x * stride, Y = v.y * stride;
@@ -172,7 +179,7 @@ inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const 
     Func idwt(name);
     idwt(v.x, v.y, v.c, v.n) = 0.0f;
     idwt(v.x, v.y, v.c, v.n) +=
-        synthesis(px + 2 * r.x, py + 2 * r.y, r.z, v.c) *
+        synthesis(px + 2 * r.x, py + 2 * r.y, r.z, weight_channel(v, wc)) *
         z((X + p - px) / 2 - r.x, (Y + p - py) / 2 - r.y, r.z, v.c, v.n);
     return idwt;
 }
@@ -180,14 +187,16 @@ inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const 
 // The base branch at the kept pixels of a stride-s output:
 // base_scale * (conv_same(x, w) + bias), with the scale folded into w and bias.
 inline Func strided_base_conv(const Func &input, const Func &weights, const Func &bias, Expr k,
-                              Expr stride, const Vars &v, const std::string &name, Expr rows = Expr()) {
+                              Expr stride, const Vars &v, const std::string &name, Expr rows = Expr(),
+                              Expr wc = Expr()) {
+    const Expr channel = weight_channel(v, wc);
     Expr pad = (k - 1) / 2;
     RDom r(0, k, 0, k, name + "_r");
     skip_padding_rows(r, v.y * stride + r.y - pad, rows);
     Func base(name);
-    base(v.x, v.y, v.c, v.n) = bias(v.c);
+    base(v.x, v.y, v.c, v.n) = bias(channel);
     base(v.x, v.y, v.c, v.n) +=
-        weights(r.x, r.y, v.c) * input(v.x * stride + r.x - pad, v.y * stride + r.y - pad, v.c, v.n);
+        weights(r.x, r.y, channel) * input(v.x * stride + r.x - pad, v.y * stride + r.y - pad, v.c, v.n);
     return base;
 }
 

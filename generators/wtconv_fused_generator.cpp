@@ -61,6 +61,17 @@ public:
         Func analysis_f = input_reader(analysis, clamp, "analysis_in");
         Func synthesis_f = input_reader(synthesis, clamp, "synthesis_in");
 
+        // Channels-last variants also run channel-blocked tensors (nChw16c):
+        // the runtime hands the pipeline a view whose images are blocks of
+        // `input.dim(2).extent()` channels (image n holds block n % blocks of
+        // image n / blocks, which the nested layout makes one dimension),
+        // with the weights of all blocks. Plain tensors have one block.
+        Expr wc;
+        if (channels_last) {
+            Expr block = input.dim(2).extent();
+            wc = v.c + block * (v.n % (base_weight.dim(2).extent() / block));
+        }
+
         Extent extent{input.dim(0).extent(), input.dim(1).extent()};
         std::vector<Extent> extents = {extent};
         Func input_f = input_reader(input, clamp, "input_in");
@@ -72,7 +83,7 @@ public:
             const std::string s = std::to_string(l);
             extents.push_back(half_extent(extents.back()));
             dwt.push_back(haar ? haar_dwt(ll, v, "dwt_" + s)
-                               : general_dwt(ll, analysis_f, taps, v, "dwt_" + s));
+                               : general_dwt(ll, analysis_f, taps, v, "dwt_" + s, wc));
             bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
             Func next_ll("ll_" + s);
             if (l == 1 && L > 1 && level_one_in_strips()) {
@@ -81,7 +92,7 @@ public:
                 // DWT of its own gives it (the same float operations as
                 // band 0 of bands_1).
                 Func plane = zero_outside(input_f, extent, plane_args(v), "input_plane");
-                level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll");
+                level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll", wc);
                 Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
                 next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
                 level_one_ll = next_ll;
@@ -91,7 +102,7 @@ public:
             ll = next_ll;
             Func weights("band_weight_" + s);
             weights(v.x, v.y, v.b, v.c) = band_w(v.x, v.y, v.b, v.c, l - 1);
-            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, padding_rows_skip(extents[l].h)));
+            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, padding_rows_skip(extents[l].h), wc));
         }
 
         std::vector<Func> idwt(L), z_masked(L);
@@ -110,12 +121,12 @@ public:
             // Level 1 writes the output grid: only the pixels a stride keeps.
             Expr step = l == 1 ? Expr(stride) : Expr(1);
             idwt[l - 1] = haar ? haar_idwt(z_masked[l - 1], v, "idwt_" + s, step)
-                               : general_idwt(z_masked[l - 1], synthesis_f, synthesis_taps, v, "idwt_" + s, step);
+                               : general_idwt(z_masked[l - 1], synthesis_f, synthesis_taps, v, "idwt_" + s, step, wc);
             if (l > 1) from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", padding_rows_skip(extent.h));
+        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", padding_rows_skip(extent.h), wc);
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);

@@ -6,6 +6,7 @@
 #include "cuda.h"
 #include "pipelines.h"
 #include "shape_string.h"
+#include "tensor_index.h"
 #include "wavelets.h"
 #include "weights.h"
 
@@ -30,7 +31,12 @@ const char *to_string(Path path) {
 }
 
 const char *to_string(Layout layout) {
-    return layout == Layout::channels_last ? "channels_last" : "nchw";
+    switch (layout) {
+    case Layout::nchw: return "nchw";
+    case Layout::channels_last: return "channels_last";
+    case Layout::nchw16c: return "nchw16c";
+    }
+    return "unknown";
 }
 
 struct Layer::Impl {
@@ -60,50 +66,58 @@ void check_tensor(const BasicTensor<T> &t, const char *name) {
         }
     }
     if (t.data == nullptr) throw Error(std::string("tensor ") + name + " has no data (null pointer)");
-    int64_t last = 0;
+    if (t.channel_block != 0 && t.channel_block != kChannelBlock) {
+        throw Error(std::string("tensor ") + name + " has channel_block " + std::to_string(t.channel_block) +
+                    ": only 0 (plain strides) and " + std::to_string(kChannelBlock) + " (nChw16c) are supported");
+    }
+    if (detail::channel_blocked(t) && t.strides[3] < kChannelBlock) {
+        throw Error(std::string("tensor ") + name + " is channel-blocked with strides " + shape_string(t.strides) +
+                    ": the width stride must be at least " + std::to_string(kChannelBlock) +
+                    " (each pixel holds a block of 16 channels)");
+    }
+    const std::array<int64_t, 4> extents = detail::strided_extents(t);
+    int64_t last = detail::channel_blocked(t) ? kChannelBlock - 1 : 0;
     for (int d = 0; d < 4; d++) {
         const int64_t stride = std::max<int64_t>(t.strides[d], 0);
         if (stride > std::numeric_limits<int32_t>::max() || t.shape[d] > std::numeric_limits<int32_t>::max() ||
-            (t.shape[d] - 1) > (std::numeric_limits<int32_t>::max() - last) / std::max<int64_t>(stride, 1)) {
+            (extents[d] - 1) > (std::numeric_limits<int32_t>::max() - last) / std::max<int64_t>(stride, 1)) {
             throw Error(std::string("tensor ") + name + " with shape " + shape_string(t.shape) +
                         " and strides " + shape_string(t.strides) + " spans more than 2^31 elements");
         }
-        last += (t.shape[d] - 1) * stride;
+        last += (extents[d] - 1) * stride;
     }
 }
 
 // [first, last] byte addresses a view touches.
 template<typename T>
 std::pair<uintptr_t, uintptr_t> byte_range(const BasicTensor<T> &t) {
-    int64_t last = 0;
-    for (int d = 0; d < 4; d++) last += (t.shape[d] - 1) * std::max<int64_t>(t.strides[d], 0);
     const uintptr_t first = reinterpret_cast<uintptr_t>(t.data);
-    return {first, first + uintptr_t(last) * sizeof(float) + sizeof(float) - 1};
+    return {first, first + uintptr_t(detail::last_offset(t)) * sizeof(float) + sizeof(float) - 1};
 }
 
 // Whether a view can be handed to a pipeline of `layout` as it is: the
-// pipelines read NCHW rows with unit width stride, and channels-last pixels
-// with unit channel stride.
+// pipelines read NCHW rows with unit width stride, channels-last pixels
+// with unit channel stride, and channel-blocked tensors as they are.
 template<typename T>
 bool fits(const BasicTensor<T> &t, Layout layout) {
+    if (detail::channel_blocked(t) || layout == Layout::nchw16c) {
+        return detail::channel_blocked(t) && layout == Layout::nchw16c;
+    }
     return layout == Layout::nchw ? (t.strides[3] == 1 || t.shape[3] == 1) : (t.strides[1] == 1 || t.shape[1] == 1);
 }
 
-template<typename T>
-BasicTensor<T> contiguous(T *data, const std::array<int64_t, 4> &s, Layout layout) {
-    return layout == Layout::nchw ? BasicTensor<T>::nchw(data, s[0], s[1], s[2], s[3])
-                                  : BasicTensor<T>::nhwc(data, s[0], s[1], s[2], s[3]);
-}
-
-// Copies every element of `from` to `to` (same shape, any strides).
+// Copies every element of `from` to `to` (same shape, any strides). The pad
+// lanes of a channel-blocked `to` are zeroed, as the blocked pipelines
+// leave them.
 template<typename T>
 void copy_elements(const BasicTensor<T> &from, const Tensor &to) {
+    const int64_t channels = detail::channel_blocked(to) ? to.channel_blocks() * kChannelBlock : to.shape[1];
     for (int64_t n = 0; n < from.shape[0]; n++)
-        for (int64_t c = 0; c < from.shape[1]; c++)
+        for (int64_t c = 0; c < channels; c++)
             for (int64_t h = 0; h < from.shape[2]; h++)
                 for (int64_t w = 0; w < from.shape[3]; w++)
-                    to.data[n * to.strides[0] + c * to.strides[1] + h * to.strides[2] + w * to.strides[3]] =
-                        from.data[n * from.strides[0] + c * from.strides[1] + h * from.strides[2] + w * from.strides[3]];
+                    to.data[detail::offset_of(to, n, c, h, w)] =
+                        c < from.shape[1] ? from.data[detail::offset_of(from, n, c, h, w)] : 0.0f;
 }
 
 // Unit strides on size-1 dimensions, so Halide's stride constraints hold.
@@ -176,6 +190,7 @@ std::array<int64_t, 4> Layer::output_shape(const std::array<int64_t, 4> &s) cons
 Layout Layer::layout_for(const ConstTensor &x, const Tensor &y) {
     // The input's layout wins; an input that fits both (C or W of 1) or
     // neither follows the output.
+    if (detail::channel_blocked(x)) return Layout::nchw16c;
     const bool x_nchw = fits(x, Layout::nchw), x_last = fits(x, Layout::channels_last);
     if (x_last && !x_nchw) return Layout::channels_last;
     if (x_nchw && !x_last) return Layout::nchw;
@@ -199,7 +214,10 @@ Variant Layer::variant(Path path, Layout layout) const {
         throw Error("path fused_general covers " + detail::fused_levels_text(false) +
                     " levels; this layer has " + std::to_string(w.levels) + " (use the staged path)");
     }
-    const bool nchw_only = path == Path::staged || w.channels < detail::kChannelsLastMinChannels;
+    // Channel-blocked tensors hold whole blocks of 16 channels (the pad
+    // lanes computed with zero weights), so any channel count runs them.
+    const bool nchw_only = path == Path::staged ||
+                           (layout != Layout::nchw16c && w.channels < detail::kChannelsLastMinChannels);
     return {path, nchw_only ? Layout::nchw : layout, w.levels, detail::dispatched_isa()};
 }
 
@@ -234,7 +252,7 @@ Variant Layer::variant_for(const ConstTensor &x, const Tensor &y, Path path) con
     // which cost more than the NCHW pipeline saves).
     if (v.layout == Layout::nchw && v.path != Path::staged &&
         x.shape[2] * x.shape[3] <= detail::nchw_via_channels_last_max_pixels() && detail::repackable(x, false) &&
-        detail::repackable(ConstTensor{y.data, y.shape, y.strides}, false)) {
+        detail::repackable(y, false)) {
         v.layout = Layout::channels_last;
     }
     return v;
@@ -264,6 +282,26 @@ thread_local RepackScratch repack_scratch[2];
 
 }  // namespace
 
+namespace {
+
+// Whether a channel-blocked view's images and blocks form one dimension
+// (image n's blocks run on into image n + 1's), as the blocked pipelines
+// take them (pipelines.h, halide_view).
+template<typename T>
+bool images_follow_blocks(const BasicTensor<T> &t) {
+    return t.shape[0] == 1 || t.strides[0] == t.channel_blocks() * t.strides[1];
+}
+
+// Image n of a view.
+template<typename T>
+BasicTensor<T> image(BasicTensor<T> t, int64_t n) {
+    t.data += n * t.strides[0];
+    t.shape[0] = 1;
+    return t;
+}
+
+}  // namespace
+
 void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     const PreparedWeights &w = impl_->weights;
     const Variant v = variant_for(x, y, path);  // checks the tensors first
@@ -274,26 +312,32 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     ConstTensor xin = x;
     Tensor yout = y;
     if (!fits(x, v.layout)) {
-        Tensor packed = contiguous(repack_scratch[0].get(size_t(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])),
-                                   x.shape, v.layout);
+        Tensor packed = detail::contiguous(repack_scratch[0].get(detail::contiguous_elements(x.shape, v.layout)), x.shape,
+                                   v.layout);
         if (!detail::repack_layout(x, packed)) copy_elements(x, packed);
-        xin = ConstTensor{packed.data, packed.shape, packed.strides};
+        xin = packed;
     }
     const bool scatter_y = !fits(y, v.layout);
     if (scatter_y) {
-        yout = contiguous(repack_scratch[1].get(size_t(y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3])), y.shape,
-                          v.layout);
+        yout = detail::contiguous(repack_scratch[1].get(detail::contiguous_elements(y.shape, v.layout)), y.shape, v.layout);
     }
 
-    detail::InputBuffer hx = detail::halide_view(normalized(xin, v.layout));
-    detail::OutputBuffer hy = detail::halide_view(normalized(yout, v.layout));
-    if (v.path == Path::staged) {
-        detail::run_staged(w, impl_->stride, hx, hy);
+    auto run = [&](const ConstTensor &from, const Tensor &to) {
+        detail::InputBuffer hx = detail::halide_view(normalized(from, v.layout));
+        detail::OutputBuffer hy = detail::halide_view(normalized(to, v.layout));
+        if (v.path == Path::staged) {
+            detail::run_staged(w, impl_->stride, hx, hy);
+        } else {
+            detail::run_fused(w, v.path == Path::fused_haar, v.layout, impl_->stride, hx, hy);
+        }
+    };
+    if (v.layout == Layout::nchw16c && !(images_follow_blocks(xin) && images_follow_blocks(yout))) {
+        for (int64_t n = 0; n < x.shape[0]; n++) run(image(xin, n), image(yout, n));
     } else {
-        detail::run_fused(w, v.path == Path::fused_haar, v.layout == Layout::channels_last, impl_->stride, hx, hy);
+        run(xin, yout);
     }
     if (scatter_y) {
-        const ConstTensor result{yout.data, yout.shape, yout.strides};
+        const ConstTensor result = yout;
         if (!detail::repack_layout(result, y)) copy_elements(result, y);
     }
     for (RepackScratch &scratch : repack_scratch) scratch.release_if_large();
@@ -338,6 +382,13 @@ Variant Layer::variant_cuda(Path path) const {
 
 void Layer::forward_cuda(const ConstTensor &x, const Tensor &y, const CudaExecution &exec, Path path) const {
     check_forward_arguments(*this, x, y);
+    for (const auto &[blocked, name] : {std::pair<bool, const char *>{detail::channel_blocked(x), "x (input)"},
+                                        {detail::channel_blocked(y), "y (output)"}}) {
+        if (blocked) {
+            throw Error(std::string("forward_cuda: tensor ") + name +
+                        " is channel-blocked (nChw16c): CUDA pipelines read NCHW only");
+        }
+    }
     for (const auto &[t, name] : {std::pair<std::array<int64_t, 4>, const char *>{x.strides, "x (input)"},
                                   {y.strides, "y (output)"}}) {
         if (t[3] != 1 && (name[0] == 'x' ? x.shape[3] : y.shape[3]) != 1) {

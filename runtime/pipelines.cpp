@@ -66,8 +66,20 @@ void check(int result, const char *pipeline) {
     }
 }
 
+// Channel-blocked tensors: (x, y, 16 channels, image-and-block), each image
+// of the view one block of channels (the blocked pipelines' weights say
+// which; images_follow_blocks in layer.cpp holds).
 template<typename T>
 Halide::Runtime::Buffer<T, 4> make_view(const BasicTensor<T> &t) {
+    if (channel_blocked(t)) {
+        halide_dimension_t dims[4] = {
+            {0, int32_t(t.shape[3]), int32_t(t.strides[3])},
+            {0, int32_t(t.shape[2]), int32_t(t.strides[2])},
+            {0, int32_t(kChannelBlock), 1},
+            {0, int32_t(t.shape[0] * t.channel_blocks()), int32_t(t.strides[1])},
+        };
+        return Halide::Runtime::Buffer<T, 4>(t.data, 4, dims);
+    }
     halide_dimension_t dims[4] = {
         {0, int32_t(t.shape[3]), int32_t(t.strides[3])},
         {0, int32_t(t.shape[2]), int32_t(t.strides[2])},
@@ -105,7 +117,7 @@ bool contiguous_pixels(const BasicTensor<T> &t, bool channels_last) {
 
 template<typename T>
 bool repackable_view(const BasicTensor<T> &t, bool channels_last) {
-    return t.shape[1] >= kRepackTile && t.shape[2] * t.shape[3] >= kRepackTile && contiguous_pixels(t, channels_last);
+    return !channel_blocked(t) && t.shape[1] >= kRepackTile && t.shape[2] * t.shape[3] >= kRepackTile && contiguous_pixels(t, channels_last);
 }
 
 // The (pixel, c, n) view of a repackable tensor.
@@ -162,18 +174,24 @@ std::string fused_levels_text(bool haar) {
     return text;
 }
 
-void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,
+void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, const InputBuffer &x,
                OutputBuffer &y) {
     install_error_handler();
+    // Channel-blocked tensors run the channels-last variants (the view's
+    // images are blocks), with the weights of every block, pad lanes
+    // included; plain channels-last ones with the layer's channels only (the
+    // variants take the weights' channel count as the number of blocks).
+    const bool channels_last = layout != Layout::nchw;
+    const int channels = layout == Layout::nchw16c ? w.base_weight_last.dim(2).extent() : w.channels;
     for (const FusedVariant &v : fused_variants()) {
         if (v.haar == haar && v.channels_last == channels_last && v.levels == w.levels) {
             // Halide takes non-const halide_buffer_t*; the inputs are only read.
             auto in = x;
-            auto base_weight = channels_last ? w.base_weight_last : w.base_weight;
-            auto base_bias = w.base_bias;
-            auto band_weight = channels_last ? w.band_weight_last : w.band_weight;
-            auto analysis = channels_last ? w.analysis_last : w.analysis;
-            auto synthesis = channels_last ? w.synthesis_last : w.synthesis;
+            auto base_weight = channels_last ? w.base_weight_last.cropped(2, 0, channels) : w.base_weight;
+            auto base_bias = channels_last ? w.base_bias_last.cropped(0, 0, channels) : w.base_bias;
+            auto band_weight = channels_last ? w.band_weight_last.cropped(3, 0, channels) : w.band_weight;
+            auto analysis = channels_last ? w.analysis_last.cropped(3, 0, channels) : w.analysis;
+            auto synthesis = channels_last ? w.synthesis_last.cropped(3, 0, channels) : w.synthesis;
             check(v.fn(in.raw_buffer(), base_weight.raw_buffer(), base_bias.raw_buffer(),
                        band_weight.raw_buffer(), analysis.raw_buffer(), synthesis.raw_buffer(), stride,
                        y.raw_buffer()),
@@ -181,7 +199,7 @@ void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stri
             return;
         }
     }
-    throw Error("no fused " + std::string(haar ? "Haar" : "general") + (channels_last ? " channels-last" : " NCHW") +
+    throw Error("no fused " + std::string(haar ? "Haar" : "general") + " " + to_string(layout) +
                 " variant for " + std::to_string(w.levels) + " levels");
 }
 

@@ -4,6 +4,7 @@
 // a second line, their failures turned into wtconv::Error.
 #pragma once
 
+#include "tensor_index.h"
 #include "weights.h"
 
 #include <string>
@@ -19,7 +20,8 @@ void install_halide_error_handler();
 void check_halide(int result, const char *pipeline);
 
 // A Halide view (x, y, c, n) of a tensor (any strides; the pipelines want
-// width stride 1 for NCHW and channel stride 1 for channels-last).
+// width stride 1 for NCHW and channel stride 1 for channels-last). A
+// channel-blocked tensor's view has 16 channels and N x blocks images.
 InputBuffer halide_view(const ConstTensor &t);
 OutputBuffer halide_view(const Tensor &t);
 
@@ -50,7 +52,7 @@ bool has_fused_variant(bool haar, int levels);
 // The compiled level counts of a path, for messages: "1 to 8", "2, 3 and 5", "none".
 std::string fused_levels_text(bool haar);
 
-void run_fused(const PreparedWeights &w, bool haar, bool channels_last, int stride, const InputBuffer &x,
+void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, const InputBuffer &x,
                OutputBuffer &y);
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y);
 

@@ -89,7 +89,10 @@ Halide::Runtime::Buffer<float, D> channels_innermost(const Halide::Runtime::Buff
         sizes.push_back(b.dim(d).extent());
         if (d != c_dim) order.push_back(d);
     }
+    // Whole channel blocks (wtconv.h, kChannelBlock), the pad channels zero.
+    sizes[c_dim] = int((sizes[c_dim] + kChannelBlock - 1) / kChannelBlock * kChannelBlock);
     Halide::Runtime::Buffer<float, D> out(sizes, order);
+    out.fill(0.0f);
     out.copy_from(b);
     return out;
 }
@@ -185,6 +188,7 @@ PreparedWeights prepare_weights(const StateDict &tensors, const std::string &pre
         }
     }
 
+    w.base_bias_last = channels_innermost(w.base_bias, 0);
     w.base_weight_last = channels_innermost(w.base_weight, 2);
     w.band_weight_last = channels_innermost(w.band_weight, 3);
     w.analysis_last = channels_innermost(w.analysis, 3);

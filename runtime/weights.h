@@ -23,7 +23,9 @@ struct PreparedWeights {
     Halide::Runtime::Buffer<float, 4> analysis, synthesis;
 
     // The same weights stored channels-innermost, for the channels-last
-    // pipelines (indexed exactly as above; only the strides differ).
+    // pipelines (indexed exactly as above; only the strides differ), with
+    // zeros for the pad channels of a channel-blocked tensor's last block.
+    Halide::Runtime::Buffer<float, 1> base_bias_last;
     Halide::Runtime::Buffer<float, 3> base_weight_last;
     Halide::Runtime::Buffer<float, 5> band_weight_last;
     Halide::Runtime::Buffer<float, 4> analysis_last, synthesis_last;

@@ -66,21 +66,36 @@ inline void expect_layer_matches_reference(const RandomLayer &spec, int N, int H
         layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]),
                       path);
     } else {
-        // The same values in channels-last memory, in and out.
-        std::vector<float> x_last(x.size()), y_last(y.size(), std::numeric_limits<float>::quiet_NaN());
+        // The same values in `layout`'s memory, in and out. The pad lanes of
+        // a channel-blocked x hold random values, those of y NaN: the
+        // forward must leave zeros there.
+        std::vector<float> x_mem = rnd.nonzero_vector(detail::contiguous_elements({N, C, H, W}, layout)), y_mem;
+        const Tensor X = detail::contiguous(x_mem.data(), {N, C, H, W}, layout);
         for (int n = 0; n < N; n++)
             for (int c = 0; c < C; c++)
-                for (int i = 0; i < H * W; i++) x_last[(size_t(n) * H * W + i) * C + c] = x[(size_t(n) * C + c) * H * W + i];
-        const Tensor Y = Tensor::nhwc(y_last.data(), out[0], out[1], out[2], out[3]);
-        const ConstTensor X = ConstTensor::nhwc(x_last.data(), N, C, H, W);
-        if (path != Path::staged && C > 1 && W > 1) {
-            EXPECT_EQ(Layer::layout_for(X, Y), Layout::channels_last);
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++)
+                        x_mem[detail::offset_of(X, n, c, h, w)] = x[((size_t(n) * C + c) * H + h) * W + w];
+        y_mem.assign(detail::contiguous_elements(out, layout), std::numeric_limits<float>::quiet_NaN());
+        const Tensor Y = detail::contiguous(y_mem.data(), out, layout);
+        if (path != Path::staged && (layout == Layout::nchw16c || (C > 1 && W > 1))) {
+            EXPECT_EQ(Layer::layout_for(X, Y), layout);
         }
         layer.forward(X, Y, path);
-        const int64_t plane = out[2] * out[3];
+        const int64_t lanes = layout == Layout::nchw16c ? Y.channel_blocks() * kChannelBlock : C;
         for (int64_t n = 0; n < out[0]; n++)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < plane; i++) y[(n * C + c) * plane + i] = y_last[(n * plane + i) * C + c];
+            for (int64_t c = 0; c < lanes; c++)
+                for (int64_t h = 0; h < out[2]; h++)
+                    for (int64_t w = 0; w < out[3]; w++) {
+                        const float v = y_mem[detail::offset_of(Y, n, c, h, w)];
+                        if (c < C) {
+                            y[((n * C + c) * out[2] + h) * out[3] + w] = v;
+                        } else if (!(v == 0.0f)) {
+                            ADD_FAILURE() << "pad lane " << c << " of y at (" << n << ", " << h << ", " << w
+                                          << ") is " << v << ", not 0";
+                            return;
+                        }
+                    }
     }
     EXPECT_TRUE(matches_reference(y, reference_forward(spec, x, N, H, W), reference_forward(spec, x, N, H, W, true)));
 }

@@ -169,6 +169,9 @@ TEST(Variants, ChannelsLastNeedsAWholeVectorOfChannels) {
     EXPECT_EQ(few.variant(Path::automatic, Layout::channels_last).layout, Layout::nchw);
     EXPECT_EQ(enough.variant(Path::automatic, Layout::channels_last).layout, Layout::channels_last);
     EXPECT_EQ(enough.variant(Path::staged, Layout::channels_last).layout, Layout::nchw);
+    // Channel-blocked tensors hold whole blocks: any channel count.
+    EXPECT_EQ(few.variant(Path::automatic, Layout::nchw16c).layout, Layout::nchw16c);
+    EXPECT_EQ(few.variant(Path::staged, Layout::nchw16c).layout, Layout::nchw);
 }
 
 // Small dense NCHW planes run the channels-last pipeline (repacked), when
@@ -326,6 +329,101 @@ TEST(Forward, StridedViewsInAndOut) {
                         ASSERT_EQ(got, -1234.5f) << "wrote outside the output view";
                     }
                 }
+}
+
+// Channel-blocked (nChw16c) tensors: contiguous, with gaps between images
+// (run image by image), mixed with plain layouts on the other side (copied),
+// through the staged path, for a layer with a partial last block; their pad
+// lanes are written as zeros; malformed views are refused.
+TEST(Forward, ChannelBlockedViews) {
+    Random rnd(41);
+    RandomLayer spec = random_layer({19, 5, 2, 1, "db1", true}, rnd);
+    Layer layer = spec.make_layer();
+    const int N = 2, C = 19, H = 13, W = 11, blocks = 2;
+    std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W), want(x.size());
+    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw(want.data(), N, C, H, W));
+    ASSERT_TRUE(matches_reference(want, reference_forward(spec, x, N, H, W), reference_forward(spec, x, N, H, W, true)));
+
+    // Blocked copies of x: dense, and with a gap of 7 floats after each image.
+    const int64_t image = int64_t(blocks) * H * W * kChannelBlock;
+    std::vector<float> dense = rnd.nonzero_vector(size_t(N * image)), gapped = rnd.nonzero_vector(size_t(N * (image + 7)));
+    const Tensor Xd = Tensor::nchw16c(dense.data(), N, C, H, W);
+    Tensor Xg = Tensor::nchw16c(gapped.data(), N, C, H, W);
+    Xg.strides[0] = image + 7;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++) {
+                    const float v = x[((size_t(n) * C + c) * H + h) * W + w];
+                    dense[detail::offset_of(Xd, n, c, h, w)] = v;
+                    gapped[detail::offset_of(Xg, n, c, h, w)] = v;
+                }
+    auto expect_output = [&](const std::vector<float> &y, const Tensor &Y, const char *what) {
+        SCOPED_TRACE(what);
+        const int lanes = Y.channel_block ? blocks * kChannelBlock : C;
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < lanes; c++)
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++) {
+                        const float got = y[detail::offset_of(Y, n, c, h, w)];
+                        const float ref = c < C ? want[((size_t(n) * C + c) * H + h) * W + w] : 0.0f;
+                        ASSERT_NEAR(got, ref, 1e-5f * (1.0f + std::fabs(ref))) << "at " << n << ", " << c << ", " << h << ", " << w;
+                    }
+    };
+    for (Path path : {Path::automatic, Path::fused_general, Path::staged}) {
+        if (!compiled(path, 2)) continue;
+        SCOPED_TRACE(to_string(path));
+        for (const Tensor &X : {Xd, Xg}) {
+            std::vector<float> y(size_t(N * image), std::nanf(""));
+            const Tensor Y = Tensor::nchw16c(y.data(), N, C, H, W);
+            EXPECT_EQ(layer.variant_for(X, Y, path).layout, path == Path::staged ? Layout::nchw : Layout::nchw16c);
+            layer.forward(X, Y, path);
+            expect_output(y, Y, X.strides[0] == image ? "dense" : "gaps between images");
+        }
+    }
+    // Blocked in, NCHW out; NCHW in, blocked out.
+    std::vector<float> y_nchw(x.size(), std::nanf(""));
+    layer.forward(Xd, Tensor::nchw(y_nchw.data(), N, C, H, W));
+    expect_output(y_nchw, Tensor::nchw(y_nchw.data(), N, C, H, W), "blocked to NCHW");
+    std::vector<float> y_blocked(size_t(N * image), std::nanf(""));
+    layer.forward(ConstTensor::nchw(x.data(), N, C, H, W), Tensor::nchw16c(y_blocked.data(), N, C, H, W));
+    expect_output(y_blocked, Tensor::nchw16c(y_blocked.data(), N, C, H, W), "NCHW to blocked");
+
+    // Fewer channels than a block: the pad lanes are most of it.
+    RandomLayer few_spec = random_layer({3, 5, 3, 1, "db1", true}, rnd);
+    Layer few = few_spec.make_layer();
+    std::vector<float> x3 = rnd.nonzero_vector(size_t(3) * 20 * 9), y3(x3.size()), x3b(size_t(16) * 20 * 9, 0.5f),
+                       y3b(x3b.size(), std::nanf(""));
+    const Tensor X3 = Tensor::nchw16c(x3b.data(), 1, 3, 20, 9), Y3 = Tensor::nchw16c(y3b.data(), 1, 3, 20, 9);
+    for (int c = 0; c < 3; c++)
+        for (int h = 0; h < 20; h++)
+            for (int w = 0; w < 9; w++) x3b[detail::offset_of(X3, 0, c, h, w)] = x3[(size_t(c) * 20 + h) * 9 + w];
+    few.forward(X3, Y3);
+    EXPECT_EQ(few.variant_for(X3, Y3).layout, Layout::nchw16c);
+    for (int c = 0; c < 16; c++)
+        for (int h = 0; h < 20; h++)
+            for (int w = 0; w < 9; w++) {
+                const float v = y3b[detail::offset_of(Y3, 0, c, h, w)];
+                if (c < 3) {
+                    y3[(size_t(c) * 20 + h) * 9 + w] = v;
+                } else {
+                    ASSERT_EQ(v, 0.0f) << "pad lane " << c;
+                }
+            }
+    EXPECT_TRUE(matches_reference(y3, reference_forward(few_spec, x3, 1, 20, 9), reference_forward(few_spec, x3, 1, 20, 9, true)));
+    // Malformed views.
+    Tensor eight = Xd;
+    eight.channel_block = 8;
+    EXPECT_ERROR_MENTIONS(layer.forward(eight, Tensor::nchw(y_nchw.data(), N, C, H, W)), "channel_block 8");
+    Tensor narrow = Xd;
+    narrow.strides[3] = 8;
+    EXPECT_ERROR_MENTIONS(layer.forward(narrow, Tensor::nchw(y_nchw.data(), N, C, H, W)), "width stride must be at least 16");
+    // y starting in x's last pad lane overlaps it.
+    EXPECT_ERROR_MENTIONS(layer.forward(Xd, Tensor::nchw(dense.data() + N * image - 1, N, C, H, W)), "overlap");
+    std::string why;
+    if (cuda_available(&why)) {
+        EXPECT_ERROR_MENTIONS(layer.forward_cuda(Xd, Tensor::nchw(y_nchw.data(), N, C, H, W)), "channel-blocked");
+    }
 }
 
 TEST(Forward, ConcurrentCallsOnOneLayer) {

@@ -190,7 +190,7 @@ TEST(Cli, BenchJson) {
     const Result r = wtconv("bench --shape 2,4,12,10 --levels 2 --kernel 3 --wavelet sym2 --min-time 0 --json");
     ASSERT_EQ(r.status, 0) << r.err;
     const std::vector<nlohmann::json> rows = json_lines(r.out);
-    ASSERT_EQ(rows.size(), 4u) << r.out;
+    ASSERT_EQ(rows.size(), 5u) << r.out;
     std::vector<std::string> impls;
     for (const nlohmann::json &row : rows) {
         impls.push_back(row["impl"]);
@@ -199,7 +199,7 @@ TEST(Cli, BenchJson) {
         EXPECT_EQ(row["kernel"], 3);
         EXPECT_EQ(row["wavelet"], "sym2");
     }
-    EXPECT_EQ(impls, (std::vector<std::string>{"fused_nchw", "fused_nhwc", "staged", "depthwise"}));
+    EXPECT_EQ(impls, (std::vector<std::string>{"fused_nchw", "fused_nhwc", "fused_nchw16c", "staged", "depthwise"}));
     expect_bench_rows(rows);
 }
 
@@ -207,11 +207,11 @@ TEST(Cli, BenchDefaultsToTheConvNeXtStages) {
     const Result r = wtconv("bench --min-time 0 --json");
     ASSERT_EQ(r.status, 0) << r.err;
     const std::vector<nlohmann::json> rows = json_lines(r.out);
-    ASSERT_EQ(rows.size(), 16u);
+    ASSERT_EQ(rows.size(), 20u);
     const std::vector<std::vector<int>> shapes = {{1, 96, 56, 56}, {1, 192, 28, 28}, {1, 384, 14, 14}, {1, 768, 7, 7}};
     for (size_t i = 0; i < rows.size(); i++) {
-        EXPECT_EQ(rows[i]["shape"], shapes[i / 4]);
-        EXPECT_EQ(rows[i]["levels"], 5 - int(i / 4));  // WTConvNeXt-T's 5, 4, 3, 2
+        EXPECT_EQ(rows[i]["shape"], shapes[i / 5]);
+        EXPECT_EQ(rows[i]["levels"], 5 - int(i / 5));  // WTConvNeXt-T's 5, 4, 3, 2
     }
     expect_bench_rows(rows);
     // The table form.

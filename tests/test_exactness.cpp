@@ -7,6 +7,10 @@
 namespace wtconv::testing {
 namespace {
 
+// Every layout forward() runs: NCHW, channels-last and channel-blocked
+// (nChw16c, any channel count: the last block padded).
+const Layout kLayouts[] = {Layout::nchw, Layout::channels_last, Layout::nchw16c};
+
 TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
     Random rnd(1);
     for (int levels = 1; levels <= 5; levels++) {
@@ -17,7 +21,7 @@ TEST(Exactness, HaarFastPathEveryLevelAndKernel) {
             SCOPED_TRACE(describe(spec));
             RandomLayer layer = random_layer(spec, rnd);
             if (compiled(Path::fused_haar, levels)) ASSERT_EQ(layer.make_layer().variant().path, Path::fused_haar);
-            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+            for (Layout layout : kLayouts) {
                 expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(1, 40), rnd.uniform(1, 40),
                                                Path::automatic, rnd, layout);
             }
@@ -36,7 +40,7 @@ TEST(Exactness, HaarKernelFiveWithStrides) {
             LayerSpec spec{channels, 5, levels, stride, "db1", true};
             SCOPED_TRACE(describe(spec));
             RandomLayer layer = random_layer(spec, rnd);
-            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+            for (Layout layout : kLayouts) {
                 expect_layer_matches_reference(layer, rnd.uniform(1, 2), rnd.uniform(9, 41), rnd.uniform(9, 41),
                                                Path::automatic, rnd, layout);
             }
@@ -68,7 +72,7 @@ TEST(Exactness, WTConvNeXtShapes) {
     for (auto [size, levels] : {std::pair{56, 5}, {28, 4}, {14, 3}, {7, 2}}) {
         LayerSpec spec{19, 5, levels, 1, "db1", true};  // 19: one full channel block and a partial one
         SCOPED_TRACE(describe(spec));
-        for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+        for (Layout layout : kLayouts) {
             expect_layer_matches_reference(random_layer(spec, rnd), 2, size, size, Path::automatic, rnd, layout);
         }
     }
@@ -81,7 +85,7 @@ TEST(Exactness, RandomConfigurationsAllPaths) {
         SCOPED_TRACE("trial " + std::to_string(trial) + ": " + describe(spec));
         RandomLayer layer = random_layer(spec, rnd);
         const int N = rnd.uniform(1, 2), H = rnd.uniform(1, 37), W = rnd.uniform(1, 37);
-        for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+        for (Layout layout : kLayouts) {
             expect_layer_matches_reference(layer, N, H, W, Path::automatic, rnd, layout);
             expect_layer_matches_reference(layer, N, H, W, Path::fused_general, rnd, layout);
             expect_layer_matches_reference(layer, N, H, W, Path::staged, rnd, layout);
@@ -129,7 +133,7 @@ TEST(Exactness, TinyAndPrimePlanes) {
         for (const char *wavelet : {"db1", "db4"}) {
             LayerSpec spec{3, rnd.uniform(1, 7), rnd.uniform(1, 6), rnd.uniform(1, 3), wavelet, true};
             SCOPED_TRACE(describe(spec));
-            for (Layout layout : {Layout::nchw, Layout::channels_last}) {
+            for (Layout layout : kLayouts) {
                 expect_layer_matches_reference(random_layer(spec, rnd), 2, h, w, Path::automatic, rnd, layout);
             }
         }

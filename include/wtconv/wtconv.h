@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 // Symbols of the shared library's API (everything else in it is hidden).
@@ -41,15 +42,27 @@ struct TensorView {
 // layer copies what it needs at construction.
 using StateDict = std::map<std::string, TensorView>;
 
-// A 4-D NCHW float32 view: element (n, c, h, w) is at
+// Channels per block of the channel-blocked layout (oneDNN's nChw16c).
+constexpr int64_t kChannelBlock = 16;
+
+// A 4-D float32 view of an (N, C, H, W) tensor. With channel_block 0,
+// element (n, c, h, w) is at
 // data[n * strides[0] + c * strides[1] + h * strides[2] + w * strides[3]]
 // (strides in elements). Any positive strides: contiguous NCHW, a crop of a
 // larger tensor, a channel slice, ...
+// With channel_block == kChannelBlock the channels are blocked (oneDNN's
+// nChw16c, the layout its fastest depthwise convs use): element
+// (n, c, h, w) is at data[n * strides[0] + (c / 16) * strides[1] +
+// h * strides[2] + w * strides[3] + c % 16], the 16 channels of a block
+// contiguous, strides[1] the stride between blocks. The last block is
+// padded to 16 channels: forward() reads x's pad lanes (keep them finite;
+// oneDNN keeps them zero) and writes y's (zeros, for finite x).
 template<typename T>
 struct BasicTensor {
     T *data = nullptr;
     std::array<int64_t, 4> shape{};    // N, C, H, W
     std::array<int64_t, 4> strides{};  // in elements
+    int64_t channel_block = 0;         // 0 or kChannelBlock
 
     // A contiguous NCHW tensor.
     static BasicTensor nchw(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
@@ -60,7 +73,22 @@ struct BasicTensor {
     static BasicTensor nhwc(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
         return {data, {n, c, h, w}, {h * w * c, 1, w * c, c}};
     }
+    // A contiguous channel-blocked tensor (nChw16c): N x ceil(C / 16) x H x
+    // W x 16 floats in memory; shape is still N, C, H, W.
+    static BasicTensor nchw16c(T *data, int64_t n, int64_t c, int64_t h, int64_t w) {
+        const int64_t blocks = (c + kChannelBlock - 1) / kChannelBlock;
+        return {data, {n, c, h, w}, {blocks * h * w * kChannelBlock, h * w * kChannelBlock, w * kChannelBlock, kChannelBlock},
+                kChannelBlock};
+    }
+    // The number of channel blocks (channel-blocked tensors).
+    int64_t channel_blocks() const { return (shape[1] + kChannelBlock - 1) / kChannelBlock; }
+    // This view as a read-only one.
+    template<typename U = T, typename = std::enable_if_t<!std::is_const_v<U>>>
+    operator BasicTensor<const U>() const {
+        return {data, shape, strides, channel_block};
+    }
 };
+
 using ConstTensor = BasicTensor<const float>;
 using Tensor = BasicTensor<float>;
 
@@ -83,10 +111,14 @@ enum class Path {
 };
 WTCONV_API const char *to_string(Path path);
 
-// Memory layout a pipeline is compiled for. forward() picks the one that
-// matches the input (vectors along width for NCHW, along channels for
-// channels-last); the output may be in either (or any strided view).
-enum class Layout { nchw, channels_last };
+// Memory layout a pipeline runs. forward() picks the one that matches the
+// input (vectors along width for NCHW, along channels for channels-last and
+// channel-blocked); the output may be in any (or any strided view).
+// Channel-blocked tensors run the channels-last pipelines, one block of 16
+// channels per task, which then read and write contiguous planes: 1.2-1.6x
+// faster than channels-last on 28 x 28 to 512 x 512 planes
+// (docs/PERFORMANCE.md, step 28).
+enum class Layout { nchw, channels_last, nchw16c };
 WTCONV_API const char *to_string(Layout layout);
 
 struct Variant {
