@@ -110,15 +110,35 @@ inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, cons
     return dwt;
 }
 
+// The taps of a k x k stencil at output row `row` (of the source's grid):
+// r.x runs over the taps of a row; `tap_row` and `source_row` are the taps
+// row and the source row of r.y.
 // Taps over rows of zero padding add nothing. Given the source's valid
-// height `rows`, a conv sums only the taps whose source row `y + ry - pad`
-// lies inside it: Halide turns the predicate into the bounds of the taps-row
-// loop when that loop runs for one output row at a time (channels-last
-// schedules), which skips most taps on 2- to 7-row planes. Left undefined,
-// every tap is summed (schedules that unroll output rows inside the taps
-// loops, where the predicate would become a branch per tap).
-inline void skip_padding_rows(RDom &r, Expr source_row, Expr rows) {
-    if (rows.defined()) r.where(source_row >= 0 && source_row < rows);
+// height `rows`, r.y runs over the source's valid rows instead, restricted
+// to the k of them the output row reads: Halide turns that predicate into
+// the bounds of the taps-row loop when it runs for one output row at a time
+// (channels-last schedules), which skips most taps on 2- to 7-row planes,
+// and bounds inference sees that the padding rows are never read, so the
+// padded source arrays are not zero-filled there. Left undefined, every
+// tap is summed (schedules that unroll output rows inside the taps loops,
+// where the predicate would become a branch per tap).
+struct StencilTaps {
+    RDom r;
+    Expr tap_row, source_row;
+};
+
+inline StencilTaps stencil_taps(Expr k, Expr row, Expr rows, const std::string &name) {
+    const Expr pad = (k - 1) / 2;
+    if (!rows.defined()) {
+        RDom r(0, k, 0, k, name);
+        return {r, r.y, row + r.y - pad};
+    }
+    RDom r(0, k, 0, rows, name);
+    const Expr tap_row = r.y - row + pad;
+    r.where(tap_row >= 0 && tap_row < k);
+    // Clamped for bounds inference (the weights' rows); a no-op where the
+    // predicate holds.
+    return {r, Halide::clamp(tap_row, 0, k - 1), r.y};
 }
 
 // PyTorch padding='same' cross-correlation with a k x k depthwise kernel:
@@ -128,11 +148,11 @@ inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, c
                       const std::vector<Expr> &weight_args_tail, Expr k, const Vars &v,
                       const std::vector<Var> &out_args, const std::string &name, Expr rows = Expr()) {
     Expr pad = (k - 1) / 2;
-    RDom r(0, k, 0, k, name + "_r");
-    skip_padding_rows(r, v.y + r.y - pad, rows);
-    std::vector<Expr> src_args = {v.x + r.x - pad, v.y + r.y - pad};
+    const StencilTaps taps = stencil_taps(k, v.y, rows, name + "_r");
+    const RDom &r = taps.r;
+    std::vector<Expr> src_args = {v.x + r.x - pad, taps.source_row};
     src_args.insert(src_args.end(), src_args_tail.begin(), src_args_tail.end());
-    std::vector<Expr> w_args = {r.x, r.y};
+    std::vector<Expr> w_args = {r.x, taps.tap_row};
     w_args.insert(w_args.end(), weight_args_tail.begin(), weight_args_tail.end());
     Func conv(name);
     conv(out_args) = 0.0f;
@@ -191,12 +211,12 @@ inline Func strided_base_conv(const Func &input, const Func &weights, const Func
                               Expr wc = Expr()) {
     const Expr channel = weight_channel(v, wc);
     Expr pad = (k - 1) / 2;
-    RDom r(0, k, 0, k, name + "_r");
-    skip_padding_rows(r, v.y * stride + r.y - pad, rows);
+    const StencilTaps taps = stencil_taps(k, v.y * stride, rows, name + "_r");
+    const RDom &r = taps.r;
     Func base(name);
     base(v.x, v.y, v.c, v.n) = bias(channel);
     base(v.x, v.y, v.c, v.n) +=
-        weights(r.x, r.y, channel) * input(v.x * stride + r.x - pad, v.y * stride + r.y - pad, v.c, v.n);
+        weights(r.x, taps.tap_row, channel) * input(v.x * stride + r.x - pad, taps.source_row, v.c, v.n);
     return base;
 }
 

@@ -193,7 +193,7 @@ private:
         return !channels_last && hand_cpu_schedule();
     }
 
-    // The valid height the convs' taps are restricted to (skip_padding_rows),
+    // The valid height the convs' taps are restricted to (stencil_taps),
     // where the schedule runs the taps-row loop per output row: the hand
     // channels-last CPU schedule.
     Expr padding_rows_skip(Expr rows) {
