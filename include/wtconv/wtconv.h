@@ -188,8 +188,9 @@ public:
     void forward(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
     // The pipeline and CPU variant that forward(.., path) runs for an input
-    // in `layout`. (The staged path, and layers of fewer than 16 channels,
-    // always run NCHW: a channels-last tensor is then repacked.)
+    // in `layout`. (The staged path always runs NCHW, and so do layers of
+    // fewer than 16 channels in channels-last tensors: the tensor is then
+    // repacked. Channel-blocked tensors run any channel count.)
     Variant variant(Path path = Path::automatic, Layout layout = Layout::nchw) const;
 
     // The pipeline and CPU variant that forward(x, y, path) runs for these
