@@ -1,4 +1,4 @@
-// wtconv bench: the fused forward (both layouts), the staged baseline and a
+// wtconv bench: the fused forward (all three layouts), the staged baseline and a
 // plain depthwise k x k conv, timed on the same tensor, each checked against
 // the double-precision reference of tests/.
 #include "commands.h"
