@@ -135,8 +135,37 @@ Halide::Runtime::Buffer<T, 3> pixel_view(const BasicTensor<T> &t) {
 
 bool repackable(const ConstTensor &t, bool channels_last) { return repackable_view(t, channels_last); }
 
+namespace {
+
+// Block b of a channel-blocked tensor, as a channels-last tensor of 16
+// channels; channels [16 b, 16 b + 16) of a plain one.
+template<typename T>
+BasicTensor<T> channel_block_view(const BasicTensor<T> &t, int64_t b) {
+    if (channel_blocked(t)) {
+        return {t.data + b * t.strides[1], {t.shape[0], kChannelBlock, t.shape[2], t.shape[3]},
+                {t.strides[0], 1, t.strides[2], t.strides[3]}};
+    }
+    return {t.data + b * kChannelBlock * t.strides[1], {t.shape[0], kChannelBlock, t.shape[2], t.shape[3]}, t.strides};
+}
+
+}  // namespace
+
 bool repack_layout(const ConstTensor &from, const Tensor &to) {
     if (from.shape != to.shape) return false;
+    if (channel_blocked(from) || channel_blocked(to)) {
+        // NCHW <-> channel-blocked, whole blocks only: each block is an
+        // NCHW <-> channels-last repack of 16 channels.
+        if (channel_blocked(from) == channel_blocked(to) || from.shape[1] % kChannelBlock != 0) return false;
+        const int64_t blocks = from.shape[1] / kChannelBlock;
+        for (int64_t b = 0; b < blocks; b++) {
+            if (!repackable_view(channel_block_view(from, b), channel_blocked(from)) ||
+                !repackable_view(channel_block_view(to, b), channel_blocked(to))) {
+                return false;
+            }
+        }
+        for (int64_t b = 0; b < blocks; b++) repack_layout(channel_block_view(from, b), channel_block_view(to, b));
+        return true;
+    }
     for (bool to_channels_last : {true, false}) {
         if (!repackable_view(from, !to_channels_last) || !repackable_view(to, to_channels_last)) continue;
         install_error_handler();

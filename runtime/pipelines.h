@@ -39,7 +39,8 @@ int nchw_via_channels_last_max_pixels();
 // Copies `from` into `to` (same shape) when one is NCHW with contiguous
 // planes and the other channels-last with contiguous pixels, both with at
 // least one full vector of pixels and of channels (16): a vectorized,
-// parallel transpose per image. Returns false, copying nothing, for any
+// parallel transpose per image. Also NCHW <-> channel-blocked with whole
+// blocks: one such transpose per block. Returns false, copying nothing, for any
 // other pair of views.
 bool repack_layout(const ConstTensor &from, const Tensor &to);
 // Whether repack_layout can take `t` in that layout: contiguous planes of

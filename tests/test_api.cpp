@@ -237,8 +237,28 @@ TEST(Repack, BothLayoutsAgainstAnElementCopy) {
             for (int64_t c = 0; c < C; c++)
                 for (int64_t p = 0; p < P; p++) ASSERT_EQ(back[size_t((n * C + c) * P + p)], x[size_t((n * Cbig + c + 2) * P + p)]);
     }
+    // NCHW <-> channel-blocked, whole blocks: one repack per block.
+    for (int trial = 0; trial < 3; trial++) {
+        const int64_t N = rnd.uniform(1, 2), C = 16 * rnd.uniform(1, 3), H = rnd.uniform(4, 20), W = rnd.uniform(4, 20);
+        SCOPED_TRACE("blocked " + detail::shape_string(std::array<int64_t, 4>{N, C, H, W}));
+        std::vector<float> x = rnd.nonzero_vector(size_t(N * C * H * W)), blocked(x.size(), 0.0f), back(x.size(), 0.0f);
+        const ConstTensor X = ConstTensor::nchw(x.data(), N, C, H, W);
+        const Tensor B = Tensor::nchw16c(blocked.data(), N, C, H, W);
+        ASSERT_TRUE(detail::repack_layout(X, B));
+        ASSERT_TRUE(detail::repack_layout(B, Tensor::nchw(back.data(), N, C, H, W)));
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t h = 0; h < H; h++)
+                    for (int64_t w = 0; w < W; w++) {
+                        ASSERT_EQ(blocked[size_t(detail::offset_of(B, n, c, h, w))], x[size_t(detail::offset_of(X, n, c, h, w))]);
+                    }
+        ASSERT_EQ(back, x);
+    }
     std::vector<float> a(16 * 16 * 16, 1.0f), b(a.size(), 0.0f);
     EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 15, 16, 16), Tensor::nhwc(b.data(), 1, 15, 16, 16)));
+    // A partial last block, and blocked to blocked: element copies instead.
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 12, 16, 16), Tensor::nchw16c(b.data(), 1, 12, 16, 16)));
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw16c(a.data(), 1, 16, 16, 16), Tensor::nchw16c(b.data(), 1, 16, 16, 16)));
     EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 16, 3, 5), Tensor::nhwc(b.data(), 1, 16, 3, 5)));
     EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 16, 8, 8), Tensor::nchw(b.data(), 1, 16, 8, 8)));
     EXPECT_TRUE(std::all_of(b.begin(), b.end(), [](float v) { return v == 0.0f; }));
