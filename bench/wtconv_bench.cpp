@@ -109,12 +109,7 @@ Case &case_for(const Shape &s) {
             const size_t elements = detail::contiguous_elements(logical.shape, layout);
             c->x[int(layout)].assign(elements, 0.0f);
             c->y[int(layout)].assign(elements, 0.0f);
-            const Tensor t = c->tensor(s, layout, false);
-            for (int n = 0; n < s.N; n++)
-                for (int ch = 0; ch < s.C; ch++)
-                    for (int h = 0; h < s.H; h++)
-                        for (int w = 0; w < s.W; w++)
-                            t.data[detail::offset_of(t, n, ch, h, w)] = x[detail::offset_of(logical, n, ch, h, w)];
+            detail::copy_elements(logical, c->tensor(s, layout, false));
         }
     }
     return *c;
@@ -173,13 +168,9 @@ double max_relative_error(const Shape &s) {
     for (Layout layout : kLayouts) {
         const Tensor Y = c.tensor(s, layout, true);
         c.layer.forward(c.tensor(s, layout, false), Y);
-        size_t i = 0;
-        for (int n = 0; n < s.N; n++)
-            for (int ch = 0; ch < s.C; ch++)
-                for (int h = 0; h < s.H; h++)
-                    for (int w = 0; w < s.W; w++, i++) {
-                        worst = std::max(worst, std::fabs(Y.data[detail::offset_of(Y, n, ch, h, w)] - ref[i]) / mag[i]);
-                    }
+        std::vector<float> y(ref.size());
+        detail::copy_elements(ConstTensor(Y), Tensor::nchw(y.data(), s.N, s.C, s.H, s.W));
+        for (size_t i = 0; i < y.size(); i++) worst = std::max(worst, std::fabs(y[i] - ref[i]) / mag[i]);
     }
     return worst;
 }

@@ -138,10 +138,7 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
         l.y_data.assign(l.x_data.size(), 0.0f);
         l.x = detail::contiguous(l.x_data.data(), shape, layout);
         l.y = detail::contiguous(l.y_data.data(), shape, layout);
-        for (int64_t b = 0; b < s.N; b++)
-            for (int64_t c = 0; c < s.C; c++)
-                for (int64_t h = 0; h < s.H; h++)
-                    for (int64_t w = 0; w < s.W; w++) l.x.data[detail::offset_of(l.x, b, c, h, w)] = x[detail::offset_of(X, b, c, h, w)];
+        detail::copy_elements(X, l.x);
     }
     const auto Y_staged = Tensor::nchw(y_staged.data(), s.N, s.C, s.H, s.W);
     const auto dw_in = detail::halide_view(X);
@@ -177,12 +174,8 @@ std::vector<Row> bench_shape(const Shape &s, int levels, const BenchOptions &o, 
     const std::vector<double> ref = testing::reference_forward(spec, x, int(s.N), int(s.H), int(s.W));
     const std::vector<double> mag = testing::reference_forward(spec, x, int(s.N), int(s.H), int(s.W), true);
     for (size_t i = 0; i < layouts.size(); i++) {
-        const Tensor &y = layouts[i].y;
         std::vector<float> logical(n);
-        for (int64_t b = 0; b < s.N; b++)
-            for (int64_t c = 0; c < s.C; c++)
-                for (int64_t h = 0; h < s.H; h++)
-                    for (int64_t w = 0; w < s.W; w++) logical[size_t(detail::offset_of(X, b, c, h, w))] = y.data[detail::offset_of(y, b, c, h, w)];
+        detail::copy_elements(ConstTensor(layouts[i].y), Tensor::nchw(logical.data(), s.N, s.C, s.H, s.W));
         rows[i].error = max_error(logical, ref, mag);
     }
     rows[kStagedRow].error = max_error(y_staged, ref, mag);

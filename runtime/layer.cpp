@@ -106,20 +106,6 @@ bool fits(const BasicTensor<T> &t, Layout layout) {
     return layout == Layout::nchw ? (t.strides[3] == 1 || t.shape[3] == 1) : (t.strides[1] == 1 || t.shape[1] == 1);
 }
 
-// Copies every element of `from` to `to` (same shape, any strides). The pad
-// lanes of a channel-blocked `to` are zeroed, as the blocked pipelines
-// leave them.
-template<typename T>
-void copy_elements(const BasicTensor<T> &from, const Tensor &to) {
-    const int64_t channels = detail::channel_blocked(to) ? to.channel_blocks() * kChannelBlock : to.shape[1];
-    for (int64_t n = 0; n < from.shape[0]; n++)
-        for (int64_t c = 0; c < channels; c++)
-            for (int64_t h = 0; h < from.shape[2]; h++)
-                for (int64_t w = 0; w < from.shape[3]; w++)
-                    to.data[detail::offset_of(to, n, c, h, w)] =
-                        c < from.shape[1] ? from.data[detail::offset_of(from, n, c, h, w)] : 0.0f;
-}
-
 // Unit strides on size-1 dimensions, so Halide's stride constraints hold.
 template<typename T>
 BasicTensor<T> normalized(BasicTensor<T> t, Layout layout) {
@@ -314,7 +300,7 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     if (!fits(x, v.layout)) {
         Tensor packed = detail::contiguous(repack_scratch[0].get(detail::contiguous_elements(x.shape, v.layout)), x.shape,
                                    v.layout);
-        if (!detail::repack_layout(x, packed)) copy_elements(x, packed);
+        if (!detail::repack_layout(x, packed)) detail::copy_elements(x, packed);
         xin = packed;
     }
     const bool scatter_y = !fits(y, v.layout);
@@ -338,7 +324,7 @@ void Layer::forward(const ConstTensor &x, const Tensor &y, Path path) const {
     }
     if (scatter_y) {
         const ConstTensor result = yout;
-        if (!detail::repack_layout(result, y)) copy_elements(result, y);
+        if (!detail::repack_layout(result, y)) detail::copy_elements(result, y);
     }
     for (RepackScratch &scratch : repack_scratch) scratch.release_if_large();
 }

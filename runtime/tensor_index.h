@@ -57,4 +57,18 @@ BasicTensor<T> contiguous(T *data, const std::array<int64_t, 4> &s, Layout layou
     return BasicTensor<T>::nchw16c(data, s[0], s[1], s[2], s[3]);
 }
 
+// Copies every element of `from` to `to` (same shape, any strides). The pad
+// lanes of a channel-blocked `to` are zeroed, as the blocked pipelines
+// leave them.
+template<typename T>
+void copy_elements(const BasicTensor<T> &from, const Tensor &to) {
+    const int64_t channels = channel_blocked(to) ? to.channel_blocks() * kChannelBlock : to.shape[1];
+    for (int64_t n = 0; n < from.shape[0]; n++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t h = 0; h < from.shape[2]; h++)
+                for (int64_t w = 0; w < from.shape[3]; w++)
+                    to.data[offset_of(to, n, c, h, w)] =
+                        c < from.shape[1] ? from.data[offset_of(from, n, c, h, w)] : 0.0f;
+}
+
 }  // namespace wtconv::detail

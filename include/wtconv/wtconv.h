@@ -115,7 +115,7 @@ WTCONV_API const char *to_string(Path path);
 // input (vectors along width for NCHW, along channels for channels-last and
 // channel-blocked); the output may be in any (or any strided view).
 // Channel-blocked tensors run the channels-last pipelines, one block of 16
-// channels per task, which then read and write contiguous planes: 1.2-1.6x
+// channels per task, which then read and write contiguous planes: 1.1-1.6x
 // faster than channels-last on 28 x 28 to 512 x 512 planes
 // (docs/PERFORMANCE.md, step 28).
 enum class Layout { nchw, channels_last, nchw16c };
