@@ -156,5 +156,24 @@ TEST(Exactness, LargePlanesRunInStrips) {
     }
 }
 
+TEST(Exactness, LargeChannelsLastPlanes) {
+    // The channels-last pipeline (and the channel-blocked layout that runs
+    // it) on planes of 10^4 pixels and more, where each task's arrays are
+    // megabytes: odd sizes, a 97-row plane 260 wide, strides, k = 5
+    // (unrolled taps) and other kernels, one level and several.
+    Random rnd(11);
+    for (auto [h, w] : {std::pair{131, 129}, {128, 128}, {97, 260}}) {
+        for (int levels : {1, 2, 4}) {
+            const int k = rnd.uniform(0, 1) ? 5 : rnd.uniform(2, 7);
+            LayerSpec spec{rnd.uniform(16, 20), k, levels, rnd.uniform(1, 3), "db1", true};
+            SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
+            RandomLayer layer = random_layer(spec, rnd);
+            for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
+                expect_layer_matches_reference(layer, 1, h, w, Path::automatic, rnd, layout);
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace wtconv::testing
