@@ -154,6 +154,11 @@ public:
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
+            if (channels_last && haar) {
+                const int size = typical_stage().size;
+                funcs.typical_plane = input.dim(0).extent() == size && input.dim(1).extent() == size &&
+                                      output.dim(0).extent() == size && output.dim(1).extent() == size;
+            }
             if (level_one_in_strips()) {
                 // Planes that fit in cache whole run as one strip: the halo
                 // rows would only add work there.

@@ -37,6 +37,10 @@ struct FusedFuncs {
     // The kernel size k (a run-time value): the Haar schedules give the
     // convs a copy for k == kUnrolledKernel with taps unrolled.
     Halide::Expr kernel;
+    // Channels-last Haar: true when the input and output planes are the
+    // typical_width-square plane the variant is tuned for (undefined
+    // elsewhere). The schedule gives that plane a copy of its own.
+    Halide::Expr typical_plane;
 };
 
 // Output rows per strip of the NCHW pipeline on planes of more than
@@ -339,6 +343,22 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         if (pixel_pairs) s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
     };
     const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth};
+    // The Haar variants carry a copy of the whole pipeline for their typical
+    // plane (the WTConvNeXt-T stage of their level count: 7 x 7 at 1 and 2
+    // levels, 14 x 14 at 3, 28 x 28 at 4, 56 x 56 at 5) with k = 5 and
+    // stride 1. With every plane and level size a constant, the bounds of
+    // every loop nest fold: the taps-row loops' limits, the padded arrays'
+    // extents and strides, the tile counts. Channels-last 7 x 7 0.79, 14 x
+    // 14 0.92, 28 x 28 0.85, 56 x 56 0.97, channel-blocked 0.72, 0.84, 0.93,
+    // 0.96 of the general copy, side by side (PERFORMANCE.md, step 30).
+    // Other sizes and kernels run the general copies. The copy makes these
+    // variants compile about 40 % longer (25 s of CPU for the five, three
+    // targets each).
+    if (f.typical_plane.defined()) {
+        const Halide::Expr typical = f.typical_plane && f.kernel == kUnrolledKernel && stride == 1;
+        if (vectors.several) tasks_of(f.output.specialize(typical && channels >= 2 * natural), 2 * natural, true);
+        tasks_of(f.output.specialize(typical && channels >= natural), natural, true);
+    }
     if (vectors.several) {
         tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
                                      plane_pixels <= kSmallPlaneWidth * kSmallPlaneWidth),
