@@ -110,9 +110,9 @@ inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, cons
     return dwt;
 }
 
-// The taps of a k x k stencil at output row `row` (of the source's grid):
-// r.x runs over the taps of a row; `tap_row` and `source_row` are the taps
-// row and the source row of r.y.
+// The taps of a k x k stencil at output pixel (`col`, `row`) (of the
+// source's grid): r.x runs over the taps of a row; `tap_row` and
+// `source_row` are the taps row and the source row of r.y.
 // Taps over rows of zero padding add nothing. Given the source's valid
 // height `rows`, r.y runs over the source's valid rows instead, restricted
 // to the k of them the output row reads: Halide turns that predicate into
@@ -122,19 +122,34 @@ inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, cons
 // padded source arrays are not zero-filled there. Left undefined, every
 // tap is summed (schedules that unroll output rows inside the taps loops,
 // where the predicate would become a branch per tap).
+// Taps over columns of zero padding add nothing either. Given the
+// source's valid width `cols` too, a second predicate keeps only the taps
+// whose source column is valid. That one folds away only where the output
+// column is a constant (plane variants, on levels whose pixel tile covers
+// a whole row: schedules/cpu_schedules.h); elsewhere it would be a branch
+// per tap.
+struct TapLimits {
+    Expr rows, cols;  // the source's valid height and width; undefined: every tap
+};
+
 struct StencilTaps {
     RDom r;
     Expr tap_row, source_row;
 };
 
-inline StencilTaps stencil_taps(Expr k, Expr row, Expr rows, const std::string &name) {
+inline StencilTaps stencil_taps(Expr k, Expr col, Expr row, const TapLimits &limits, const std::string &name) {
     const Expr pad = (k - 1) / 2;
+    const Expr rows = limits.rows;
     if (!rows.defined()) {
         RDom r(0, k, 0, k, name);
         return {r, r.y, row + r.y - pad};
     }
     RDom r(0, k, 0, rows, name);
     const Expr tap_row = r.y - row + pad;
+    if (limits.cols.defined()) {
+        const Expr source_col = col + r.x - pad;
+        r.where(source_col >= 0 && source_col < limits.cols);
+    }
     r.where(tap_row >= 0 && tap_row < k);
     // Clamped for bounds inference (the weights' rows); a no-op where the
     // predicate holds.
@@ -146,9 +161,10 @@ inline StencilTaps stencil_taps(Expr k, Expr row, Expr rows, const std::string &
 // extra args (band and channel for band convs, channel for the base conv).
 inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, const Func &weights,
                       const std::vector<Expr> &weight_args_tail, Expr k, const Vars &v,
-                      const std::vector<Var> &out_args, const std::string &name, Expr rows = Expr()) {
+                      const std::vector<Var> &out_args, const std::string &name,
+                      const TapLimits &limits = TapLimits()) {
     Expr pad = (k - 1) / 2;
-    const StencilTaps taps = stencil_taps(k, v.y, rows, name + "_r");
+    const StencilTaps taps = stencil_taps(k, v.x, v.y, limits, name + "_r");
     const RDom &r = taps.r;
     std::vector<Expr> src_args = {v.x + r.x - pad, taps.source_row};
     src_args.insert(src_args.end(), src_args_tail.begin(), src_args_tail.end());
@@ -162,9 +178,9 @@ inline Func conv_same(const Func &src, const std::vector<Expr> &src_args_tail, c
 
 // Band conv of one level: G_b = conv_same(D_b, weight[4c + b]) (scale folded in).
 inline Func band_conv(const Func &bands, const Func &weights, Expr k, const Vars &v,
-                      const std::string &name, Expr rows = Expr(), Expr wc = Expr()) {
+                      const std::string &name, const TapLimits &limits = TapLimits(), Expr wc = Expr()) {
     return conv_same(bands, {v.b, v.c, v.n}, weights, {v.b, weight_channel(v, wc)}, k, v,
-                     {v.x, v.y, v.b, v.c, v.n}, name, rows);
+                     {v.x, v.y, v.b, v.c, v.n}, name, limits);
 }
 
 // IDWT with Haar taps folded to constants: each output pixel takes the four
@@ -207,11 +223,11 @@ inline Func general_idwt(const Func &z, const Func &synthesis, Expr taps, const 
 // The base branch at the kept pixels of a stride-s output:
 // base_scale * (conv_same(x, w) + bias), with the scale folded into w and bias.
 inline Func strided_base_conv(const Func &input, const Func &weights, const Func &bias, Expr k,
-                              Expr stride, const Vars &v, const std::string &name, Expr rows = Expr(),
-                              Expr wc = Expr()) {
+                              Expr stride, const Vars &v, const std::string &name,
+                              const TapLimits &limits = TapLimits(), Expr wc = Expr()) {
     const Expr channel = weight_channel(v, wc);
     Expr pad = (k - 1) / 2;
-    const StencilTaps taps = stencil_taps(k, v.y * stride, rows, name + "_r");
+    const StencilTaps taps = stencil_taps(k, v.x * stride, v.y * stride, limits, name + "_r");
     const RDom &r = taps.r;
     Func base(name);
     base(v.x, v.y, v.c, v.n) = bias(channel);

@@ -32,6 +32,13 @@ public:
     // (planes up to kGpuPlaneMax) or the tiled plan for any plane size
     // (schedules/gpu_schedules.h).
     GeneratorParam<bool> gpu_plane{"gpu_plane", true};
+    // Haar channels-last CPU variants only: 0 for any plane size; N for a
+    // plane variant that takes N x N input and output planes, k = 5 and
+    // stride 1 only. Every size is then a compile-time constant, which folds
+    // the bounds of every loop nest, and the convs whose pixel tile covers a
+    // whole row skip the taps over zero padding columns too (stencil_taps).
+    // The runtime runs the WTConvNeXt-T stage planes through them.
+    GeneratorParam<int> plane{"plane", 0, 0, 1 << 12};
 
     // input(x, y, c, n): NCHW float32.
     Input<Buffer<float, 4>> input{"input"};
@@ -50,6 +57,9 @@ public:
     void generate() {
         Vars v;
         const int L = levels;
+        if (plane > 0 && !(haar && channels_last && hand_cpu_schedule())) {
+            throw std::runtime_error("wtconv_fused: plane variants are Haar channels-last CPU variants");
+        }
         Expr k = base_weight.dim(0).extent();
         Expr taps = analysis.dim(0).extent();            // analysis filter size F
         Expr synthesis_taps = synthesis.dim(0).extent();  // may differ from F
@@ -102,7 +112,7 @@ public:
             ll = next_ll;
             Func weights("band_weight_" + s);
             weights(v.x, v.y, v.b, v.c) = band_w(v.x, v.y, v.b, v.c, l - 1);
-            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, padding_rows_skip(extents[l].h), wc));
+            conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, tap_limits(extents[l], l), wc));
         }
 
         std::vector<Func> idwt(L), z_masked(L);
@@ -126,7 +136,7 @@ public:
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", padding_rows_skip(extent.h), wc);
+        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", tap_limits(extent, 0), wc);
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -148,17 +158,22 @@ public:
             input.dim(d).set_min(0);
             output.dim(d).set_min(0);
         }
+        if (plane > 0) {
+            for (int d = 0; d < 2; d++) {
+                input.dim(d).set_extent(plane);
+                output.dim(d).set_extent(plane);
+                base_weight.dim(d).set_extent(kUnrolledKernel);
+                band_weight.dim(d).set_extent(kUnrolledKernel);
+            }
+            add_requirement(stride == 1, "wtconv_fused (plane variant): stride 1 only, got ", stride);
+        }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_stage().size};
+            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_width()};
+            funcs.plane_variant = plane > 0;
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
-            if (channels_last && haar) {
-                const int size = typical_stage().size;
-                funcs.typical_plane = input.dim(0).extent() == size && input.dim(1).extent() == size &&
-                                      output.dim(0).extent() == size && output.dim(1).extent() == size;
-            }
             if (level_one_in_strips()) {
                 // Planes that fit in cache whole run as one strip: the halo
                 // rows would only add work there.
@@ -198,11 +213,20 @@ private:
         return !channels_last && hand_cpu_schedule();
     }
 
-    // The valid height the convs' taps are restricted to (stencil_taps),
-    // where the schedule runs the taps-row loop per output row: the hand
-    // channels-last CPU schedule.
-    Expr padding_rows_skip(Expr rows) {
-        return channels_last && hand_cpu_schedule() ? rows : Expr();
+    // The valid region a conv's taps at `level` (0: the base conv) are
+    // restricted to (stencil_taps), where the schedule runs the taps-row
+    // loop per output row: the hand channels-last CPU schedule. Its rows;
+    // in plane variants also its columns where one pixel tile covers the
+    // level's row, so that every tap's column is a constant.
+    TapLimits tap_limits(const Extent &source, int level) {
+        if (!channels_last || !hand_cpu_schedule()) return {};
+        Expr cols;
+        if (plane > 0) {
+            int width = plane;
+            for (int l = 0; l < level; l++) width = (width + 1) / 2;
+            if (width <= channels_last_tile(plane, level)) cols = source.w;
+        }
+        return {source.h, cols};
     }
 
     // The WTConvNeXt-T stage that runs this level
@@ -217,6 +241,9 @@ private:
         const int L = levels;
         return {L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7, L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768};
     }
+
+    // The plane width the hand schedules tune their pixel tiles for.
+    int typical_width() const { return plane > 0 ? int(plane) : typical_stage().size; }
 
     void set_estimates() {
         const int L = levels;

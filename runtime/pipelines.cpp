@@ -12,11 +12,12 @@
 #include "wtconv_stage_dwt.h"
 #include "wtconv_stage_idwt.h"
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, fn)                                    \
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, fn)                             \
     extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
                       halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 #include "wtconv_variants.inc"
@@ -30,15 +31,24 @@ using FusedFn = int (*)(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *,
 struct FusedVariant {
     bool haar, channels_last;
     int levels;
+    int plane;  // plane variants: N x N planes, k = 5, stride 1 only; 0: any
     FusedFn fn;
 };
 
+// The kernel size of the plane variants (the generator's kUnrolledKernel).
+constexpr int kPlaneVariantKernel = 5;
+
+// The plane variants first: run_fused takes the first variant that fits.
 const std::vector<FusedVariant> &fused_variants() {
-    static const std::vector<FusedVariant> variants = {
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, fn) {haar, channels_last, levels, fn},
+    static const std::vector<FusedVariant> variants = [] {
+        std::vector<FusedVariant> table = {
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, fn) {haar, channels_last, levels, plane, fn},
 #include "wtconv_variants.inc"
 #undef WTCONV_FUSED_VARIANT
-    };
+        };
+        std::stable_partition(table.begin(), table.end(), [](const FusedVariant &v) { return v.plane > 0; });
+        return table;
+    }();
     return variants;
 }
 
@@ -182,7 +192,7 @@ bool repack_layout(const ConstTensor &from, const Tensor &to) {
 bool has_fused_variant(bool haar, int levels) {
     bool layout[2] = {false, false};
     for (const FusedVariant &v : fused_variants()) {
-        if (v.haar == haar && v.levels == levels) layout[v.channels_last] = true;
+        if (v.haar == haar && v.levels == levels && v.plane == 0) layout[v.channels_last] = true;
     }
     return layout[0] && layout[1];
 }
@@ -212,8 +222,16 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     // variants take the weights' channel count as the number of blocks).
     const bool channels_last = layout != Layout::nchw;
     const int channels = layout == Layout::nchw16c ? w.base_weight_last.dim(2).extent() : w.channels;
+    // A plane variant where one fits the planes, kernel and stride (they come
+    // first in the table), else the variant for any size.
+    auto fits = [&](const FusedVariant &v) {
+        if (v.haar != haar || v.channels_last != channels_last || v.levels != w.levels) return false;
+        if (v.plane == 0) return true;
+        return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
+               y.dim(1).extent() == v.plane && w.kernel_size == kPlaneVariantKernel && stride == 1;
+    };
     for (const FusedVariant &v : fused_variants()) {
-        if (v.haar == haar && v.channels_last == channels_last && v.levels == w.levels) {
+        if (fits(v)) {
             // Halide takes non-const halide_buffer_t*; the inputs are only read.
             auto in = x;
             auto base_weight = channels_last ? w.base_weight_last.cropped(2, 0, channels) : w.base_weight;

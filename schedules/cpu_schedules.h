@@ -37,10 +37,9 @@ struct FusedFuncs {
     // The kernel size k (a run-time value): the Haar schedules give the
     // convs a copy for k == kUnrolledKernel with taps unrolled.
     Halide::Expr kernel;
-    // Channels-last Haar: true when the input and output planes are the
-    // typical_width-square plane the variant is tuned for (undefined
-    // elsewhere). The schedule gives that plane a copy of its own.
-    Halide::Expr typical_plane;
+    // Plane variants: input and output planes of typical_width x
+    // typical_width pixels only, stride 1 (generators/CMakeLists.txt).
+    bool plane_variant = false;
 };
 
 // Output rows per strip of the NCHW pipeline on planes of more than
@@ -223,6 +222,17 @@ inline int pixel_tile(int width) {
     return width >= kStencilPixels - 1 ? kStencilPixels : kStencilPixels / 2;
 }
 
+// The pixel tile of a channels-last stencil at `level` (0: the base conv)
+// of a variant tuned for `typical_width`: pixel_tile of the level's typical
+// width, or, on levels at most 2 wide, 2 pixels of all four bands (4 pixels
+// of one band wasted half the tile there; 7x7 stages 5-8 % faster,
+// PERFORMANCE.md, step 24).
+inline bool all_band_tiles(int typical_width, int level) { return level > 0 && (typical_width >> level) <= 2; }
+
+inline int channels_last_tile(int typical_width, int level) {
+    return all_band_tiles(typical_width, level) ? 2 : pixel_tile(typical_width >> level);
+}
+
 // Planes of at most kSmallPlaneWidth^2 pixels (the 7x7 and 14x14 stages of
 // WTConvNeXt) run tasks of two channel vectors in the Haar variants tuned
 // for such planes (stride 1): a task's dozen small loop nests over 2- to
@@ -343,36 +353,20 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         if (pixel_pairs) s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
     };
     const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth};
-    // The Haar variants carry a copy of the whole pipeline for their typical
-    // plane (the WTConvNeXt-T stage of their level count: 7 x 7 at 1 and 2
-    // levels, 14 x 14 at 3, 28 x 28 at 4, 56 x 56 at 5) with k = 5 and
-    // stride 1. With every plane and level size a constant, the bounds of
-    // every loop nest fold: the taps-row loops' limits, the padded arrays'
-    // extents and strides, the tile counts. Channels-last 7 x 7 0.79, 14 x
-    // 14 0.92, 28 x 28 0.85, 56 x 56 0.97, channel-blocked 0.72, 0.84, 0.93,
-    // 0.96 of the general copy, side by side (PERFORMANCE.md, step 30).
-    // Other sizes and kernels run the general copies. The copy makes these
-    // variants compile about 40 % longer (25 s of CPU for the five, three
-    // targets each).
-    if (f.typical_plane.defined()) {
-        const Halide::Expr typical = f.typical_plane && f.kernel == kUnrolledKernel && stride == 1;
-        if (vectors.several) tasks_of(f.output.specialize(typical && channels >= 2 * natural), 2 * natural, true);
-        tasks_of(f.output.specialize(typical && channels >= natural), natural, true);
-    }
     if (vectors.several) {
         tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
                                      plane_pixels <= kSmallPlaneWidth * kSmallPlaneWidth),
                  2 * natural, true);
     }
     tasks_of(f.output.specialize(channels >= natural && stride == 1), natural, true);
-    tasks_of(f.output.specialize(channels >= natural), natural, false);
+    if (!f.plane_variant) tasks_of(f.output.specialize(channels >= natural), natural, false);
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
                              "the runtime runs such layers through the NCHW pipeline");
 
     // The base conv of one output row (its storage allocated once per task).
     const Halide::LoopLevel per_task(f.output, task);
     accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
-                            pixel_tile(f.typical_width));
+                            channels_last_tile(f.typical_width, 0));
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
     if (f.haar) unroll_taps_row_for_k5(f.base, f.kernel, stride == 1);
@@ -393,16 +387,10 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
-        // Tiles sized for the level's typical width (pixel_tile). On 1- and
-        // 2-wide levels (a typical plane's deepest) 2 pixels of all four
-        // bands: 4 pixels of one band wasted half the tile there; 7x7
-        // stages 5-8 % faster (PERFORMANCE.md, step 24).
-        const int level_width = f.typical_width >> (i + 1);
-        if (level_width <= 2) {
-            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors, 2, /*all_bands=*/true);
-        } else {
-            accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors, pixel_tile(level_width));
-        }
+        // Tiles sized for the level's typical width (channels_last_tile).
+        const int level = int(i) + 1;
+        accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors,
+                                channels_last_tile(f.typical_width, level), all_band_tiles(f.typical_width, level));
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in

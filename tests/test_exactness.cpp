@@ -4,6 +4,8 @@
 // filters, strides, odd, prime, 1x1 and large (strip-tiled) planes.
 #include "check_reference.h"
 
+#include <tuple>
+
 namespace wtconv::testing {
 namespace {
 
@@ -69,12 +71,13 @@ TEST(Exactness, WTConvNeXtShapes) {
     Random rnd(2);
     // Stage shapes of WTConvNeXt-T (channels reduced to keep the double
     // reference quick): 56 (5 levels), 28 (4), 14 (3), 7 (2 and 1), k = 5,
-    // Haar: the planes the channels-last variants have a copy for
-    // (schedules/cpu_schedules.h), in tasks of one channel vector and of
-    // two. 19 and 35: full channel blocks and a partial one.
+    // Haar, stride 1: the planes that have channels-last plane variants
+    // (generators/CMakeLists.txt), in tasks of one channel vector and of
+    // two. 19 and 35: full channel blocks and a partial one. The same planes
+    // with k = 3 or stride 2 run the variants for any size.
     for (auto [size, levels] : {std::pair{56, 5}, {28, 4}, {14, 3}, {7, 2}, {7, 1}}) {
-        for (int channels : {19, 35}) {
-            LayerSpec spec{channels, 5, levels, 1, "db1", true};
+        for (auto [channels, k, stride] : {std::tuple{19, 5, 1}, {35, 5, 1}, {35, 3, 1}, {19, 5, 2}}) {
+            LayerSpec spec{channels, k, levels, stride, "db1", true};
             SCOPED_TRACE(describe(spec));
             for (Layout layout : kLayouts) {
                 expect_layer_matches_reference(random_layer(spec, rnd), 2, size, size, Path::automatic, rnd, layout);
