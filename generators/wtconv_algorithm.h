@@ -114,14 +114,17 @@ inline Func general_dwt(const Func &plane, const Func &analysis, Expr taps, cons
 // source's grid): r.x runs over the taps of a row; `tap_row` and
 // `source_row` are the taps row and the source row of r.y.
 // Taps over rows of zero padding add nothing. Given the source's valid
-// height `rows`, r.y runs over the source's valid rows instead, restricted
-// to the k of them the output row reads: Halide turns that predicate into
-// the bounds of the taps-row loop when it runs for one output row at a time
-// (channels-last schedules), which skips most taps on 2- to 7-row planes,
-// and bounds inference sees that the padding rows are never read, so the
-// padded source arrays are not zero-filled there. Left undefined, every
-// tap is summed (schedules that unroll output rows inside the taps loops,
-// where the predicate would become a branch per tap).
+// height `rows`, a predicate keeps only the taps rows whose source row is
+// valid: Halide turns it into the bounds of the taps-row loop when that
+// loop runs for one output row at a time (channels-last schedules), which
+// skips most taps on 2- to 7-row planes. The source row is clamped into
+// the valid rows (a no-op where the predicate holds), so bounds inference
+// sees that an output row reads at most k valid rows and no padding row:
+// the padded source arrays are not zero-filled there, and a source
+// computed per strip of output rows covers the strip and its halo only.
+// Left undefined, every tap is summed (schedules that unroll output rows
+// inside the taps loops, where the predicate would become a branch per
+// tap).
 // Taps over columns of zero padding add nothing either. Given the
 // source's valid width `cols` too, a second predicate keeps only the taps
 // whose source column is valid. That one folds away only where the output
@@ -144,16 +147,14 @@ inline StencilTaps stencil_taps(Expr k, Expr col, Expr row, const TapLimits &lim
         RDom r(0, k, 0, k, name);
         return {r, r.y, row + r.y - pad};
     }
-    RDom r(0, k, 0, rows, name);
-    const Expr tap_row = r.y - row + pad;
+    RDom r(0, k, 0, k, name);
+    const Expr source_row = row + r.y - pad;
     if (limits.cols.defined()) {
         const Expr source_col = col + r.x - pad;
         r.where(source_col >= 0 && source_col < limits.cols);
     }
-    r.where(tap_row >= 0 && tap_row < k);
-    // Clamped for bounds inference (the weights' rows); a no-op where the
-    // predicate holds.
-    return {r, Halide::clamp(tap_row, 0, k - 1), r.y};
+    r.where(source_row >= 0 && source_row < rows);
+    return {r, r.y, Halide::clamp(source_row, 0, rows - 1)};
 }
 
 // PyTorch padding='same' cross-correlation with a k x k depthwise kernel:

@@ -39,6 +39,13 @@ public:
     // whole row skip the taps over zero padding columns too (stencil_taps).
     // The runtime runs the WTConvNeXt-T stage planes through them.
     GeneratorParam<int> plane{"plane", 0, 0, 1 << 12};
+    // Haar channels-last CPU variants only: a large-plane variant, which
+    // copies the input into its padded array, computes the base conv and
+    // level 1's band convs a strip of output rows at a time
+    // (schedules/cpu_schedules.h, kChannelsLastStripRows); level 1's DWT
+    // reads the input itself. The runtime runs planes of more than
+    // kChannelsLastStripMinPixels pixels with stride 1 through them.
+    GeneratorParam<bool> large_planes{"large_planes", false};
 
     // input(x, y, c, n): NCHW float32.
     Input<Buffer<float, 4>> input{"input"};
@@ -57,8 +64,8 @@ public:
     void generate() {
         Vars v;
         const int L = levels;
-        if (plane > 0 && !(haar && channels_last && hand_cpu_schedule())) {
-            throw std::runtime_error("wtconv_fused: plane variants are Haar channels-last CPU variants");
+        if ((plane > 0 || large_planes) && !(haar && channels_last && hand_cpu_schedule())) {
+            throw std::runtime_error("wtconv_fused: plane and large-plane variants are Haar channels-last CPU variants");
         }
         Expr k = base_weight.dim(0).extent();
         Expr taps = analysis.dim(0).extent();            // analysis filter size F
@@ -89,6 +96,11 @@ public:
 
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;
+        if (large_planes) {
+            // The padded copy of the input exists a strip at a time (for the
+            // base conv): level 1's DWT reads the input itself, masked.
+            ll = zero_outside(input_f, extent, plane_args(v), "input_masked");
+        }
         for (int l = 1; l <= L; l++) {
             const std::string s = std::to_string(l);
             extents.push_back(half_extent(extents.back()));
@@ -165,12 +177,15 @@ public:
                 base_weight.dim(d).set_extent(kUnrolledKernel);
                 band_weight.dim(d).set_extent(kUnrolledKernel);
             }
-            add_requirement(stride == 1, "wtconv_fused (plane variant): stride 1 only, got ", stride);
+        }
+        if (plane > 0 || large_planes) {
+            add_requirement(stride == 1, "wtconv_fused (plane or large-plane variant): stride 1 only, got ", stride);
         }
         set_estimates();
         if (!using_autoscheduler()) {
             FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_width()};
-            funcs.plane_variant = plane > 0;
+            funcs.stride_one_only = plane > 0 || large_planes;
+            if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;

@@ -13,11 +13,12 @@
 #include "wtconv_stage_idwt.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, fn)                             \
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, fn)                      \
     extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
                       halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 #include "wtconv_variants.inc"
@@ -31,22 +32,30 @@ using FusedFn = int (*)(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *,
 struct FusedVariant {
     bool haar, channels_last;
     int levels;
-    int plane;  // plane variants: N x N planes, k = 5, stride 1 only; 0: any
+    int plane;   // plane variants: N x N planes, k = 5, stride 1 only; 0: any
+    bool large;  // large-plane variants: planes of more than kLargePlanePixels, stride 1 only
     FusedFn fn;
 };
 
 // The kernel size of the plane variants (the generator's kUnrolledKernel).
 constexpr int kPlaneVariantKernel = 5;
+// Planes the large-plane variants take: more than this many pixels (the
+// schedules' kChannelsLastStripMinPixels).
+constexpr int64_t kLargePlanePixels = 1 << 14;
 
-// The plane variants first: run_fused takes the first variant that fits.
+// Plane variants first, then large-plane ones: run_fused takes the first
+// variant that fits.
 const std::vector<FusedVariant> &fused_variants() {
     static const std::vector<FusedVariant> variants = [] {
         std::vector<FusedVariant> table = {
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, fn) {haar, channels_last, levels, plane, fn},
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, fn) \
+    {haar, channels_last, levels, plane, large, fn},
 #include "wtconv_variants.inc"
 #undef WTCONV_FUSED_VARIANT
         };
-        std::stable_partition(table.begin(), table.end(), [](const FusedVariant &v) { return v.plane > 0; });
+        auto rank = [](const FusedVariant &v) { return v.plane > 0 ? 0 : v.large ? 1 : 2; };
+        std::stable_sort(table.begin(), table.end(),
+                         [&](const FusedVariant &a, const FusedVariant &b) { return rank(a) < rank(b); });
         return table;
     }();
     return variants;
@@ -192,7 +201,7 @@ bool repack_layout(const ConstTensor &from, const Tensor &to) {
 bool has_fused_variant(bool haar, int levels) {
     bool layout[2] = {false, false};
     for (const FusedVariant &v : fused_variants()) {
-        if (v.haar == haar && v.levels == levels && v.plane == 0) layout[v.channels_last] = true;
+        if (v.haar == haar && v.levels == levels && v.plane == 0 && !v.large) layout[v.channels_last] = true;
     }
     return layout[0] && layout[1];
 }
@@ -222,10 +231,12 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     // variants take the weights' channel count as the number of blocks).
     const bool channels_last = layout != Layout::nchw;
     const int channels = layout == Layout::nchw16c ? w.base_weight_last.dim(2).extent() : w.channels;
-    // A plane variant where one fits the planes, kernel and stride (they come
-    // first in the table), else the variant for any size.
+    // A plane variant where one fits the planes, kernel and stride, a
+    // large-plane variant for large planes (they come first in the table),
+    // else the variant for any size.
     auto fits = [&](const FusedVariant &v) {
         if (v.haar != haar || v.channels_last != channels_last || v.levels != w.levels) return false;
+        if (v.large) return int64_t(x.dim(0).extent()) * x.dim(1).extent() > kLargePlanePixels && stride == 1;
         if (v.plane == 0) return true;
         return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
                y.dim(1).extent() == v.plane && w.kernel_size == kPlaneVariantKernel && stride == 1;

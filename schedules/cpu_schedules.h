@@ -28,18 +28,21 @@ struct FusedFuncs {
     // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
     // level count); other sizes run correctly with the same tiles.
     int typical_width = 56;
-    // NCHW: levels 0 and 1 are computed `strip_rows` output rows at a time
-    // (a run-time value; undefined: whole planes). Level 2 then reads level
-    // 1's LL band from `level_one_ll` (its DWT: `level_one_ll_dwt`),
-    // computed over the whole plane.
+    // Output rows per strip (undefined: whole planes). NCHW: levels 0 and
+    // 1 are computed a strip at a time (a run-time value); level 2 then
+    // reads level 1's LL band from `level_one_ll` (its DWT:
+    // `level_one_ll_dwt`), computed over the whole plane. Channels-last
+    // large-plane variants: the input's padded copy, the base conv and
+    // level 1's band convs (kChannelsLastStripRows).
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // The kernel size k (a run-time value): the Haar schedules give the
     // convs a copy for k == kUnrolledKernel with taps unrolled.
     Halide::Expr kernel;
-    // Plane variants: input and output planes of typical_width x
-    // typical_width pixels only, stride 1 (generators/CMakeLists.txt).
-    bool plane_variant = false;
+    // Plane and large-plane variants: stride 1 only, and planes of
+    // typical_width x typical_width pixels or of more than
+    // kChannelsLastStripMinPixels (generators/CMakeLists.txt).
+    bool stride_one_only = false;
 };
 
 // Output rows per strip of the NCHW pipeline on planes of more than
@@ -50,6 +53,20 @@ struct FusedFuncs {
 // one strip (PERFORMANCE.md, step 20: 256 x 256 and below gain nothing).
 constexpr int kStripRows = 32;
 constexpr int kStripMinPixels = 1 << 17;
+
+// The channels-last large-plane variants (Haar) compute the input's padded
+// copy, the base conv and level 1's band convs kChannelsLastStripRows
+// output rows at a time; the runtime runs planes of more than
+// kChannelsLastStripMinPixels pixels through them. A 16-channel task's
+// padded input is then 20 rows (0.3 MB at 224 x 224) instead of the whole
+// plane (3.2 MB, more than a core's L2), read by the base conv right after
+// the copy wrote it, and level 1's band conv sums go from registers to the
+// output's IDWT through L2. Level 1's DWT reads the input itself.
+// 224 x 224 0.89, 512 x 512 0.85 of the whole-plane schedule; 112 x 112
+// gains nothing and 56 x 56 was 1.08 slower in strips (PERFORMANCE.md,
+// step 32).
+constexpr int kChannelsLastStripRows = 16;
+constexpr int kChannelsLastStripMinPixels = 1 << 14;
 
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
     f.vectorize(x, width, Halide::TailStrategy::RoundUp);
@@ -329,7 +346,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
                                              const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi");
+    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
     // vector run the NCHW pipeline instead (the runtime sends them there,
@@ -351,21 +368,26 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             s.vectorize(ci);
         }
         if (pixel_pairs) s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
+        if (f.strip_rows.defined()) s.split(v.y, yo, yi, f.strip_rows, TailStrategy::GuardWithIf);
     };
-    const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth};
+    // (Large-plane variants never run small planes.)
+    const bool strips = f.strip_rows.defined();
+    const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth && !strips};
     if (vectors.several) {
         tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
                                      plane_pixels <= kSmallPlaneWidth * kSmallPlaneWidth),
                  2 * natural, true);
     }
     tasks_of(f.output.specialize(channels >= natural && stride == 1), natural, true);
-    if (!f.plane_variant) tasks_of(f.output.specialize(channels >= natural), natural, false);
+    if (!f.stride_one_only) tasks_of(f.output.specialize(channels >= natural), natural, false);
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
                              "the runtime runs such layers through the NCHW pipeline");
 
-    // The base conv of one output row (its storage allocated once per task).
+    // The base conv of one output row (its storage allocated once per task,
+    // or strip).
     const Halide::LoopLevel per_task(f.output, task);
-    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
+    const Halide::LoopLevel per_strip = strips ? Halide::LoopLevel(f.output, yo) : per_task;
+    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, strips ? yi : v.y), per_strip, v, vectors,
                             channels_last_tile(f.typical_width, 0));
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
@@ -374,13 +396,15 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
 
     // Weights arrive channels-innermost (the generator's constraint), so they
     // stay inline: a channel vector loads one tap of consecutive channels.
-    // Every array a stencil reads is stored zero-padded per task. A Haar DWT
-    // (no reduction) is computed straight into its padded array.
-    auto once_per_task = [&](Halide::Func g) {
-        g.compute_at(per_task);
+    // Every array a stencil reads is stored zero-padded per task (the
+    // input's: per strip). A Haar DWT (no reduction) is computed straight
+    // into its padded array.
+    auto computed_at = [&](Halide::Func g, const Halide::LoopLevel &at) {
+        g.compute_at(at);
         vectorize_channels(g, v, vectors);
     };
-    once_per_task(f.input_padded);
+    auto once_per_task = [&](Halide::Func g) { computed_at(g, per_task); };
+    computed_at(f.input_padded, per_strip);
     for (size_t i = 0; i < f.dwt.size(); i++) {
         if (f.dwt[i].has_update_definition()) once_per_task(f.dwt[i]);
         once_per_task(f.bands[i]);
@@ -388,9 +412,11 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
         // Tiles sized for the level's typical width (channels_last_tile).
+        // Level 1's sums feed only the output's IDWT: per strip in strips.
         const int level = int(i) + 1;
-        accumulate_in_registers(f.band_conv[i], per_task, per_task, v, vectors,
-                                channels_last_tile(f.typical_width, level), all_band_tiles(f.typical_width, level));
+        const Halide::LoopLevel &at = level == 1 ? per_strip : per_task;
+        accumulate_in_registers(f.band_conv[i], at, at, v, vectors, channels_last_tile(f.typical_width, level),
+                                all_band_tiles(f.typical_width, level));
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
