@@ -40,11 +40,12 @@ public:
     // The runtime runs the WTConvNeXt-T stage planes through them.
     GeneratorParam<int> plane{"plane", 0, 0, 1 << 12};
     // Haar channels-last CPU variants only: a large-plane variant, which
-    // copies the input into its padded array, computes the base conv and
-    // level 1's band convs a strip of output rows at a time
-    // (schedules/cpu_schedules.h, kChannelsLastStripRows); level 1's DWT
-    // reads the input itself. The runtime runs planes of more than
-    // kChannelsLastStripMinPixels pixels with stride 1 through them.
+    // reads the input in place (no padded copy) and computes level 1 (its
+    // bands and band convs) and the base conv a strip of output rows at a
+    // time (schedules/cpu_schedules.h, channels_last_strip_rows); level 2
+    // reads level 1's LL band from a DWT pass of its own. The runtime runs
+    // planes of more than kChannelsLastStripMinPixels pixels with stride 1
+    // through them.
     GeneratorParam<bool> large_planes{"large_planes", false};
 
     // input(x, y, c, n): NCHW float32.
@@ -97,10 +98,12 @@ public:
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;
         if (large_planes) {
-            // The padded copy of the input exists a strip at a time (for the
-            // base conv): level 1's DWT reads the input itself, masked.
+            // Large-plane variants read the input itself (masked) in the
+            // base conv and level 1's DWT: a copy of a plane that does not
+            // fit in cache would only add a pass through memory.
             ll = zero_outside(input_f, extent, plane_args(v), "input_masked");
         }
+        const Func base_source = ll;
         for (int l = 1; l <= L; l++) {
             const std::string s = std::to_string(l);
             extents.push_back(half_extent(extents.back()));
@@ -127,6 +130,10 @@ public:
             conv.push_back(band_conv(bands.back(), weights, k, v, "band_conv_" + s, tap_limits(extents[l], l), wc));
         }
 
+        // Plane and large-plane variants run stride 1 only (a requirement
+        // below). As a constant it also gives bounds that Halide can prove
+        // monotonic along the rows.
+        const Expr output_stride = plane > 0 || large_planes ? Expr(1) : Expr(stride);
         std::vector<Func> idwt(L), z_masked(L);
         Func from_below;  // r: the reconstruction of the level below, cropped
         for (int l = L; l >= 1; l--) {
@@ -141,14 +148,14 @@ public:
             }
             z_masked[l - 1] = zero_outside(z, extents[l], band_args(v), "z_masked_" + s);
             // Level 1 writes the output grid: only the pixels a stride keeps.
-            Expr step = l == 1 ? Expr(stride) : Expr(1);
+            Expr step = l == 1 ? output_stride : Expr(1);
             idwt[l - 1] = haar ? haar_idwt(z_masked[l - 1], v, "idwt_" + s, step)
                                : general_idwt(z_masked[l - 1], synthesis_f, synthesis_taps, v, "idwt_" + s, step, wc);
             if (l > 1) from_below = zero_outside(idwt[l - 1], extents[l - 1], plane_args(v),
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(input_padded, base_w, base_b, k, stride, v, "base", tap_limits(extent, 0), wc);
+        Func base = strided_base_conv(base_source, base_w, base_b, k, output_stride, v, "base", tap_limits(extent, 0), wc);
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -183,13 +190,13 @@ public:
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_width()};
+            FusedFuncs funcs{output, base, large_planes ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_width()};
             funcs.stride_one_only = plane > 0 || large_planes;
-            if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
+            if (large_planes) funcs.strip_rows = channels_last_strip_rows(input.dim(0).extent());
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
-            if (level_one_in_strips()) {
+            if (level_one_in_strips() && !channels_last) {
                 // Planes that fit in cache whole run as one strip: the halo
                 // rows would only add work there.
                 funcs.strip_rows = Halide::select(input.dim(0).extent() * input.dim(1).extent() > kStripMinPixels,
@@ -222,10 +229,11 @@ private:
     // The hand CPU schedules (schedules/cpu_schedules.h) place the Funcs.
     bool hand_cpu_schedule() const { return !using_autoscheduler() && !get_target().has_gpu_feature(); }
 
-    // The hand NCHW CPU schedule computes levels 0 and 1 a strip of output
-    // rows at a time (schedules/cpu_schedules.h, kStripRows).
+    // The hand CPU schedules compute levels 0 and 1 a strip of output rows
+    // at a time (schedules/cpu_schedules.h) in NCHW (kStripRows) and in the
+    // channels-last large-plane variants (channels_last_strip_rows).
     bool level_one_in_strips() const {
-        return !channels_last && hand_cpu_schedule();
+        return hand_cpu_schedule() && (!channels_last || large_planes);
     }
 
     // The valid region a conv's taps at `level` (0: the base conv) are

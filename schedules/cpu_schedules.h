@@ -28,12 +28,12 @@ struct FusedFuncs {
     // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
     // level count); other sizes run correctly with the same tiles.
     int typical_width = 56;
-    // Output rows per strip (undefined: whole planes). NCHW: levels 0 and
-    // 1 are computed a strip at a time (a run-time value); level 2 then
-    // reads level 1's LL band from `level_one_ll` (its DWT:
-    // `level_one_ll_dwt`), computed over the whole plane. Channels-last
-    // large-plane variants: the input's padded copy, the base conv and
-    // level 1's band convs (kChannelsLastStripRows).
+    // Output rows per strip (undefined: whole planes; a run-time value):
+    // levels 0 and 1 are computed a strip at a time, and level 2 reads
+    // level 1's LL band from `level_one_ll` (its DWT: `level_one_ll_dwt`),
+    // computed over the whole plane. NCHW: the input's padded copy too;
+    // channels-last large-plane variants read the input in place
+    // (`input_padded` undefined).
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // The kernel size k (a run-time value): the Haar schedules give the
@@ -54,18 +54,18 @@ struct FusedFuncs {
 constexpr int kStripRows = 32;
 constexpr int kStripMinPixels = 1 << 17;
 
-// The channels-last large-plane variants (Haar) compute the input's padded
-// copy, the base conv and level 1's band convs kChannelsLastStripRows
-// output rows at a time; the runtime runs planes of more than
-// kChannelsLastStripMinPixels pixels through them. A 16-channel task's
-// padded input is then 20 rows (0.3 MB at 224 x 224) instead of the whole
-// plane (3.2 MB, more than a core's L2), read by the base conv right after
-// the copy wrote it, and level 1's band conv sums go from registers to the
-// output's IDWT through L2. Level 1's DWT reads the input itself.
-// 224 x 224 0.89, 512 x 512 0.85 of the whole-plane schedule; 112 x 112
-// gains nothing and 56 x 56 was 1.08 slower in strips (PERFORMANCE.md,
-// step 32).
-constexpr int kChannelsLastStripRows = 16;
+// The channels-last large-plane variants (Haar), which the runtime runs
+// planes of more than kChannelsLastStripMinPixels pixels through, compute
+// levels 0 and 1 a strip of output rows at a time: level 1's bands and
+// band convs and the base conv stay in L2 (and each output tile's base
+// conv in registers), where the whole-plane arrays of a 16-channel task
+// (3.2 MB of input at 224 x 224, 17 MB at 512 x 512) do not fit in a
+// core's 2 MB. They read the input in place: a padded copy was one more
+// pass through memory. 16 rows, or 8 on planes wider than 256 pixels
+// (224 x 224 and 512 x 512 were fastest so; PERFORMANCE.md, step 33).
+inline Halide::Expr channels_last_strip_rows(const Halide::Expr &width) {
+    return Halide::select(width > 256, 8, 16);
+}
 constexpr int kChannelsLastStripMinPixels = 1 << 14;
 
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
@@ -346,7 +346,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
                                              const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
+    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
+    const bool strips = f.strip_rows.defined();
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
     // vector run the NCHW pipeline instead (the runtime sends them there,
@@ -367,11 +368,21 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         } else {
             s.vectorize(ci);
         }
-        if (pixel_pairs) s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
-        if (f.strip_rows.defined()) s.split(v.y, yo, yi, f.strip_rows, TailStrategy::GuardWithIf);
+        if (strips) {
+            // Strips of rows, tiles of kStencilPixels pixels in pairs:
+            // each tile's base conv is computed right before the tile's
+            // output (below), so the output's stores drain while the
+            // next tile's convolution runs.
+            s.split(v.x, xt, xr, kStencilPixels, TailStrategy::GuardWithIf)
+                .split(xr, xo, xi, 2, TailStrategy::GuardWithIf)
+                .reorder(ci, xi, xo, xt, v.y)
+                .unroll(xi)
+                .split(v.y, yo, yi, f.strip_rows, TailStrategy::GuardWithIf);
+        } else if (pixel_pairs) {
+            s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
+        }
     };
     // (Large-plane variants never run small planes.)
-    const bool strips = f.strip_rows.defined();
     const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth && !strips};
     if (vectors.several) {
         tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
@@ -383,12 +394,17 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
                              "the runtime runs such layers through the NCHW pipeline");
 
-    // The base conv of one output row (its storage allocated once per task,
-    // or strip).
+    // The base conv of one output row (its storage allocated once per
+    // task), or in strips of one output tile.
     const Halide::LoopLevel per_task(f.output, task);
     const Halide::LoopLevel per_strip = strips ? Halide::LoopLevel(f.output, yo) : per_task;
-    accumulate_in_registers(f.base, Halide::LoopLevel(f.output, strips ? yi : v.y), per_strip, v, vectors,
-                            channels_last_tile(f.typical_width, 0));
+    if (strips) {
+        const Halide::LoopLevel per_tile(f.output, xt);
+        accumulate_in_registers(f.base, per_tile, per_tile, v, vectors, kStencilPixels);
+    } else {
+        accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
+                                channels_last_tile(f.typical_width, 0));
+    }
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
     if (f.haar) unroll_taps_row_for_k5(f.base, f.kernel, stride == 1);
@@ -396,18 +412,21 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
 
     // Weights arrive channels-innermost (the generator's constraint), so they
     // stay inline: a channel vector loads one tap of consecutive channels.
-    // Every array a stencil reads is stored zero-padded per task (the
-    // input's: per strip). A Haar DWT (no reduction) is computed straight
-    // into its padded array.
+    // Every array a stencil reads is stored zero-padded per task (level 1's
+    // bands: per strip; large-plane variants read the input in place). A
+    // Haar DWT (no reduction) is computed straight into its padded array.
     auto computed_at = [&](Halide::Func g, const Halide::LoopLevel &at) {
         g.compute_at(at);
         vectorize_channels(g, v, vectors);
     };
     auto once_per_task = [&](Halide::Func g) { computed_at(g, per_task); };
-    computed_at(f.input_padded, per_strip);
+    if (f.input_padded.defined()) once_per_task(f.input_padded);
+    if (f.level_one_ll.defined()) once_per_task(f.level_one_ll);
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        if (f.dwt[i].has_update_definition()) once_per_task(f.dwt[i]);
-        once_per_task(f.bands[i]);
+        // Level 1 in strips: its bands too (level 2 reads level_one_ll).
+        const Halide::LoopLevel &bands_at = i == 0 ? per_strip : per_task;
+        if (f.dwt[i].has_update_definition()) computed_at(f.dwt[i], bands_at);
+        computed_at(f.bands[i], bands_at);
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);

@@ -168,12 +168,13 @@ TEST(Exactness, LargeChannelsLastPlanes) {
     // The channels-last pipeline (and the channel-blocked layout that runs
     // it) on planes of 10^4 pixels and more. With stride 1, planes of more
     // than 2^14 pixels run the large-plane variants (strips of 16 output
-    // rows: 131 x 129 and 97 x 260, with a partial last strip); 128 x 128 and
-    // strided layers the variants for any size. Odd sizes, k = 5 (unrolled
-    // taps) and other kernels, one level and several.
+    // rows on 131 x 129, of 8 on 97 x 260, each with a partial last strip
+    // and a partial last tile of 8 pixels); 128 x 128 and strided layers the
+    // variants for any size. Odd sizes, k = 5 (unrolled taps) and other
+    // kernels, one level and several.
     Random rnd(11);
     for (auto [h, w] : {std::pair{131, 129}, {128, 128}, {97, 260}}) {
-        for (int levels : {1, 2, 4}) {
+        for (int levels : {1, 2, 3, 4}) {
             const int k = rnd.uniform(0, 1) ? 5 : rnd.uniform(2, 7);
             const int stride = levels == 2 ? rnd.uniform(2, 3) : 1;
             LayerSpec spec{rnd.uniform(16, 20), k, levels, stride, "db1", true};
