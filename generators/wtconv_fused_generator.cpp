@@ -32,13 +32,19 @@ public:
     // (planes up to kGpuPlaneMax) or the tiled plan for any plane size
     // (schedules/gpu_schedules.h).
     GeneratorParam<bool> gpu_plane{"gpu_plane", true};
-    // Haar channels-last CPU variants only: 0 for any plane size; N for a
-    // plane variant that takes N x N input and output planes, k = 5 and
+    // The plane width the variant is tuned for: the WTConvNeXt-T stage plane
+    // of its level count (generators/CMakeLists.txt, wtconv_typical_plane).
+    // The hand schedules size their pixel tiles for it, and with the stage's
+    // channel count it tells the autoschedulers what is typical. Sizes stay
+    // run-time values unless `fixed_plane`.
+    GeneratorParam<int> typical_plane{"typical_plane", 56, 1, 1 << 12};
+    // Haar channels-last CPU variants only: a plane variant, which takes
+    // typical_plane x typical_plane input and output planes, k = 5 and
     // stride 1 only. Every size is then a compile-time constant, which folds
     // the bounds of every loop nest, and the convs whose pixel tile covers a
     // whole row skip the taps over zero padding columns too (stencil_taps).
     // The runtime runs the WTConvNeXt-T stage planes through them.
-    GeneratorParam<int> plane{"plane", 0, 0, 1 << 12};
+    GeneratorParam<bool> fixed_plane{"fixed_plane", false};
     // Haar channels-last CPU variants only: a large-plane variant, which
     // reads the input in place (no padded copy) and computes level 1 (its
     // bands and band convs) and the base conv a strip of output rows at a
@@ -65,7 +71,7 @@ public:
     void generate() {
         Vars v;
         const int L = levels;
-        if ((plane > 0 || large_planes) && !(haar && channels_last && hand_cpu_schedule())) {
+        if ((fixed_plane || large_planes) && !(haar && channels_last && hand_cpu_schedule())) {
             throw std::runtime_error("wtconv_fused: plane and large-plane variants are Haar channels-last CPU variants");
         }
         Expr k = base_weight.dim(0).extent();
@@ -133,7 +139,7 @@ public:
         // Plane and large-plane variants run stride 1 only (a requirement
         // below). As a constant it also gives bounds that Halide can prove
         // monotonic along the rows.
-        const Expr output_stride = plane > 0 || large_planes ? Expr(1) : Expr(stride);
+        const Expr output_stride = fixed_plane || large_planes ? Expr(1) : Expr(stride);
         std::vector<Func> idwt(L), z_masked(L);
         Func from_below;  // r: the reconstruction of the level below, cropped
         for (int l = L; l >= 1; l--) {
@@ -177,21 +183,21 @@ public:
             input.dim(d).set_min(0);
             output.dim(d).set_min(0);
         }
-        if (plane > 0) {
+        if (fixed_plane) {
             for (int d = 0; d < 2; d++) {
-                input.dim(d).set_extent(plane);
-                output.dim(d).set_extent(plane);
+                input.dim(d).set_extent(typical_plane);
+                output.dim(d).set_extent(typical_plane);
                 base_weight.dim(d).set_extent(kUnrolledKernel);
                 band_weight.dim(d).set_extent(kUnrolledKernel);
             }
         }
-        if (plane > 0 || large_planes) {
+        if (fixed_plane || large_planes) {
             add_requirement(stride == 1, "wtconv_fused (plane or large-plane variant): stride 1 only, got ", stride);
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, large_planes ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, typical_width()};
-            funcs.stride_one_only = plane > 0 || large_planes;
+            FusedFuncs funcs{output, base, large_planes ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
+            funcs.stride_one_only = fixed_plane || large_planes;
             if (large_planes) funcs.strip_rows = channels_last_strip_rows(input.dim(0).extent());
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
@@ -244,33 +250,22 @@ private:
     TapLimits tap_limits(const Extent &source, int level) {
         if (!channels_last || !hand_cpu_schedule()) return {};
         Expr cols;
-        if (plane > 0) {
-            int width = plane;
+        if (fixed_plane) {
+            int width = typical_plane;
             for (int l = 0; l < level; l++) width = (width + 1) / 2;
-            if (width <= channels_last_tile(plane, level)) cols = source.w;
+            if (width <= channels_last_tile(typical_plane, level)) cols = source.w;
         }
         return {source.h, cols};
     }
 
-    // The WTConvNeXt-T stage that runs this level
-    // count (batch 1, k = 5): 96 x 56 x 56 at 5 levels (and deeper), 192 x
-    // 28 x 28 at 4, 384 x 14 x 14 at 3, 768 x 7 x 7 at 2 and 1. Sizes stay
-    // run-time values; these tell the autoschedulers what is typical, and
-    // the hand schedules size their pixel tiles for these planes.
-    struct Stage {
-        int size, channels;
-    };
-    Stage typical_stage() const {
-        const int L = levels;
-        return {L >= 5 ? 56 : L == 4 ? 28 : L == 3 ? 14 : 7, L >= 5 ? 96 : L == 4 ? 192 : L == 3 ? 384 : 768};
-    }
-
-    // The plane width the hand schedules tune their pixel tiles for.
-    int typical_width() const { return plane > 0 ? int(plane) : typical_stage().size; }
+    // The channel count of the WTConvNeXt-T stage of typical_plane: the
+    // stages keep channels x plane width = 96 x 56 (192 x 28, 384 x 14,
+    // 768 x 7).
+    int typical_channels() const { return 96 * 56 / typical_plane; }
 
     void set_estimates() {
         const int L = levels;
-        const auto [size, channels] = typical_stage();
+        const int size = typical_plane, channels = typical_channels();
         input.set_estimates({{0, size}, {0, size}, {0, channels}, {0, 1}});
         base_weight.set_estimates({{0, 5}, {0, 5}, {0, channels}});
         base_bias.set_estimates({{0, channels}});

@@ -3,6 +3,8 @@
 #include "cpu_isa.h"
 #include "scratch_allocator.h"
 
+#include "../schedules/variant_limits.h"
+
 #include "HalideRuntime.h"
 #include "wtconv_repack_to_channels_last.h"
 #include "wtconv_repack_to_nchw.h"
@@ -32,16 +34,10 @@ using FusedFn = int (*)(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *,
 struct FusedVariant {
     bool haar, channels_last;
     int levels;
-    int plane;   // plane variants: N x N planes, k = 5, stride 1 only; 0: any
-    bool large;  // large-plane variants: planes of more than kLargePlanePixels, stride 1 only
+    int plane;   // plane variants: N x N planes, k = kUnrolledKernel, stride 1 only; 0: any
+    bool large;  // large-plane variants: more than kChannelsLastStripMinPixels pixels, stride 1 only
     FusedFn fn;
 };
-
-// The kernel size of the plane variants (the generator's kUnrolledKernel).
-constexpr int kPlaneVariantKernel = 5;
-// Planes the large-plane variants take: more than this many pixels (the
-// schedules' kChannelsLastStripMinPixels).
-constexpr int64_t kLargePlanePixels = 1 << 14;
 
 // Plane variants first, then large-plane ones: run_fused takes the first
 // variant that fits.
@@ -236,10 +232,10 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     // else the variant for any size.
     auto fits = [&](const FusedVariant &v) {
         if (v.haar != haar || v.channels_last != channels_last || v.levels != w.levels) return false;
-        if (v.large) return int64_t(x.dim(0).extent()) * x.dim(1).extent() > kLargePlanePixels && stride == 1;
+        if (v.large) return int64_t(x.dim(0).extent()) * x.dim(1).extent() > kChannelsLastStripMinPixels && stride == 1;
         if (v.plane == 0) return true;
         return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
-               y.dim(1).extent() == v.plane && w.kernel_size == kPlaneVariantKernel && stride == 1;
+               y.dim(1).extent() == v.plane && w.kernel_size == kUnrolledKernel && stride == 1;
     };
     for (const FusedVariant &v : fused_variants()) {
         if (fits(v)) {

@@ -10,6 +10,7 @@
 #include "Halide.h"
 
 #include "../generators/wtconv_algorithm.h"
+#include "variant_limits.h"
 
 #include <algorithm>
 #include <vector>
@@ -66,7 +67,6 @@ constexpr int kStripMinPixels = 1 << 17;
 inline Halide::Expr channels_last_strip_rows(const Halide::Expr &width) {
     return Halide::select(width > 256, 8, 16);
 }
-constexpr int kChannelsLastStripMinPixels = 1 << 14;
 
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
     f.vectorize(x, width, Halide::TailStrategy::RoundUp);
@@ -96,8 +96,7 @@ inline void per_plane(Halide::Func f, const Halide::LoopLevel &at, const Halide:
 //   planes are small, and unrolling them too doubled the compile time for
 //   no measurable gain (PERFORMANCE.md, step 23).
 // The general path keeps the loops: its 8 level counts would double the
-// largest part of the build.
-constexpr int kUnrolledKernel = 5;
+// largest part of the build. (kUnrolledKernel: variant_limits.h.)
 constexpr int kUnrolledNchwLevels = 2;
 
 // Gives a channels-last conv's update a copy for k == kUnrolledKernel with

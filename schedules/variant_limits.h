@@ -1,0 +1,17 @@
+// Which layers the specialised fused variants take. The schedules (and so
+// the generated variants) and the runtime's dispatch (runtime/pipelines.cpp)
+// must agree on these, so both include this file; it needs no Halide.
+#pragma once
+
+namespace wtconv {
+
+// The kernel size whose taps the Haar convs unroll (schedules/cpu_schedules.h),
+// and the only kernel size the plane variants take.
+constexpr int kUnrolledKernel = 5;
+
+// The channels-last large-plane variants take planes of more than this many
+// pixels (stride 1); smaller planes run the variants for any size
+// (schedules/cpu_schedules.h).
+constexpr int kChannelsLastStripMinPixels = 1 << 14;
+
+}  // namespace wtconv
