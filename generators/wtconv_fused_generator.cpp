@@ -221,7 +221,7 @@ public:
                 throw std::runtime_error("wtconv_fused: GPU schedules are in the CUDA generator binary only");
 #endif
             } else if (channels_last) {
-                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(),
+                schedule_fused_cpu_channels_last(funcs, v, input.dim(2).extent(), input.dim(3).extent(),
                                                  input.dim(0).extent() * input.dim(1).extent(), stride, get_target());
             } else {
                 schedule_fused_cpu(funcs, v, stride, get_target());

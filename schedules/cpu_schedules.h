@@ -259,6 +259,17 @@ inline int channels_last_tile(int typical_width, int level) {
 // longer.
 constexpr int kSmallPlaneWidth = 16;
 
+// Tasks per parallel iteration in the variants tuned for small planes: a
+// 7x7 task of one channel vector takes about a microsecond, and Halide's
+// thread pool takes a lock per iteration (12 % of an 8x768x7x7 forward in
+// halide_mutex_lock, 17 % in the pool). Up to 8 tasks per iteration on 7x7
+// planes (0.86-0.88 of the time) and 4 on 14x14 (0.96-0.97); 8 on 14x14
+// was slower. At least kMinTaskGroups iterations stay, so that batch-1
+// layers keep the threads busy (PERFORMANCE.md, step 34).
+constexpr int kMinTaskGroups = 16;
+
+inline int max_task_group(int typical_width) { return typical_width <= 7 ? 8 : typical_width <= 14 ? 4 : 1; }
+
 // How a channels-last stage vectorizes its channels: `width` lanes, and,
 // in variants whose small-plane tasks hold several channel vectors
 // (kSmallPlaneWidth), the loop over those vectors unrolled so that each
@@ -341,11 +352,11 @@ inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &
 }
 
 inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const Halide::Expr &channels,
-                                             const Halide::Expr &plane_pixels, const Halide::Expr &stride,
-                                             const Halide::Target &target) {
+                                             const Halide::Expr &images, const Halide::Expr &plane_pixels,
+                                             const Halide::Expr &stride, const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var co("co"), ci("ci"), task("task"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
+    Halide::Var co("co"), ci("ci"), task("task"), group("group"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
     const bool strips = f.strip_rows.defined();
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
@@ -358,8 +369,15 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     auto tasks_of = [&](Halide::Stage s, int channels_per_task, bool pixel_pairs) {
         s.split(v.c, co, ci, channels_per_task, TailStrategy::ShiftInwards)
             .reorder(ci, v.x, v.y, co, v.n)
-            .fuse(co, v.n, task)
-            .parallel(task);
+            .fuse(co, v.n, task);
+        const int most = max_task_group(f.typical_width);
+        if (most > 1) {
+            const Halide::Expr tasks = (channels + channels_per_task - 1) / channels_per_task * images;
+            const Halide::Expr group_size = Halide::clamp(tasks / kMinTaskGroups, 1, most);
+            s.split(task, group, task, group_size, TailStrategy::GuardWithIf).parallel(group);
+        } else {
+            s.parallel(task);
+        }
         // One vector: ci is exactly one (splitting it anyway, though the
         // split is exact, made the general variants compile 1.5-3x longer).
         if (channels_per_task > natural) {

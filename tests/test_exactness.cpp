@@ -86,6 +86,28 @@ TEST(Exactness, WTConvNeXtShapes) {
     }
 }
 
+TEST(Exactness, SmallPlaneTaskGroups) {
+    Random rnd(12);
+    // Many tasks on the small planes: the variants tuned for 7x7 and 14x14
+    // run up to 8 and 4 tasks per parallel iteration (at least 16
+    // iterations), here in groups of 2 to 8 with a partial last group
+    // (schedules/cpu_schedules.h, max_task_group). k = 5 and stride 1 run
+    // the plane variants, k = 3 and stride 2 the variants for any size.
+    struct Case {
+        int size, levels, images, channels;
+    };
+    for (auto [size, levels, images, channels] : {Case{7, 2, 11, 230}, {7, 1, 13, 83}, {14, 3, 13, 115}}) {
+        for (auto [k, stride] : {std::pair{5, 1}, {3, 1}, {5, 2}}) {
+            LayerSpec spec{channels, k, levels, stride, "db1", true};
+            SCOPED_TRACE(describe(spec) + " batch " + std::to_string(images));
+            RandomLayer layer = random_layer(spec, rnd);
+            for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
+                expect_layer_matches_reference(layer, images, size, size, Path::automatic, rnd, layout);
+            }
+        }
+    }
+}
+
 TEST(Exactness, RandomConfigurationsAllPaths) {
     Random rnd(3);
     for (int trial = 0; trial < 40; trial++) {
