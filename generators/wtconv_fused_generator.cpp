@@ -48,7 +48,7 @@ public:
     // Haar channels-last CPU variants only: a large-plane variant, which
     // reads the input in place (no padded copy) and computes level 1 (its
     // bands and band convs) and the base conv a strip of output rows at a
-    // time (schedules/cpu_schedules.h, channels_last_strip_rows); level 2
+    // time (schedules/cpu_schedules.h, kChannelsLastStripRows); level 2
     // reads level 1's LL band from a DWT pass of its own. The runtime runs
     // planes of more than kChannelsLastStripMinPixels pixels with stride 1
     // through them.
@@ -198,7 +198,7 @@ public:
         if (!using_autoscheduler()) {
             FusedFuncs funcs{output, base, large_planes ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
             funcs.stride_one_only = fixed_plane || large_planes;
-            if (large_planes) funcs.strip_rows = channels_last_strip_rows(input.dim(0).extent());
+            if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
@@ -237,7 +237,7 @@ private:
 
     // The hand CPU schedules compute levels 0 and 1 a strip of output rows
     // at a time (schedules/cpu_schedules.h) in NCHW (kStripRows) and in the
-    // channels-last large-plane variants (channels_last_strip_rows).
+    // channels-last large-plane variants (kChannelsLastStripRows).
     bool level_one_in_strips() const {
         return hand_cpu_schedule() && (!channels_last || large_planes);
     }

@@ -62,10 +62,21 @@ constexpr int kStripMinPixels = 1 << 17;
 // conv in registers), where the whole-plane arrays of a 16-channel task
 // (3.2 MB of input at 224 x 224, 17 MB at 512 x 512) do not fit in a
 // core's 2 MB. They read the input in place: a padded copy was one more
-// pass through memory. 16 rows, or 8 on planes wider than 256 pixels
-// (224 x 224 and 512 x 512 were fastest so; PERFORMANCE.md, step 33).
-inline Halide::Expr channels_last_strip_rows(const Halide::Expr &width) {
-    return Halide::select(width > 256, 8, 16);
+// pass through memory. Strips of 4 rows: level 1's bands slide along
+// them (each strip computes its 2 new band rows; the rows its band convs
+// share with the strip before stay in a ring of
+// channels_last_band_ring_rows), so the input's first reads come a few
+// rows at a time between the convs (512 x 512 0.93-0.95 of 8-row strips
+// without the ring, 224 x 224 the same as 16-row ones; PERFORMANCE.md,
+// step 35). The strip height is a constant: Halide proves the sliding
+// window's rows monotonic only so.
+constexpr int kChannelsLastStripRows = 4;
+
+// The rows of level 1's bands that the band convs of one strip read (the
+// strip's band rows and k - 1 halo rows), as a ring: 8 for k <= 5 (a power
+// of two), enough for any k otherwise.
+inline Halide::Expr channels_last_band_ring_rows(const Halide::Expr &kernel) {
+    return Halide::select(kernel <= kUnrolledKernel, 8, kChannelsLastStripRows / 2 + kernel + 1);
 }
 
 inline void vectorize_pure_and_updates(Halide::Func f, const Halide::Var &x, int width) {
@@ -440,10 +451,14 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     if (f.input_padded.defined()) once_per_task(f.input_padded);
     if (f.level_one_ll.defined()) once_per_task(f.level_one_ll);
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        // Level 1 in strips: its bands too (level 2 reads level_one_ll).
+        // Level 1 in strips: its bands too (level 2 reads level_one_ll),
+        // sliding along the strips in a ring.
         const Halide::LoopLevel &bands_at = i == 0 ? per_strip : per_task;
         if (f.dwt[i].has_update_definition()) computed_at(f.dwt[i], bands_at);
         computed_at(f.bands[i], bands_at);
+        if (strips && i == 0) {
+            f.bands[i].store_at(per_task).fold_storage(v.y, channels_last_band_ring_rows(f.kernel));
+        }
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);

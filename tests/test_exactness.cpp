@@ -189,11 +189,12 @@ TEST(Exactness, LargePlanesRunInStrips) {
 TEST(Exactness, LargeChannelsLastPlanes) {
     // The channels-last pipeline (and the channel-blocked layout that runs
     // it) on planes of 10^4 pixels and more. With stride 1, planes of more
-    // than 2^14 pixels run the large-plane variants (strips of 16 output
-    // rows on 131 x 129, of 8 on 97 x 260, each with a partial last strip
-    // and a partial last tile of 8 pixels); 128 x 128 and strided layers the
-    // variants for any size. Odd sizes, k = 5 (unrolled taps) and other
-    // kernels, one level and several.
+    // than 2^14 pixels run the large-plane variants (strips of 4 output
+    // rows, each with a partial last strip and a partial last tile of 8
+    // pixels; level 1's bands in a ring of 8 rows for k <= 5, k + 3 rows
+    // otherwise); 128 x 128 and strided layers the variants for any size.
+    // Odd sizes, k = 5 (unrolled taps) and other kernels up to 13, one
+    // level and several.
     Random rnd(11);
     for (auto [h, w] : {std::pair{131, 129}, {128, 128}, {97, 260}}) {
         for (int levels : {1, 2, 3, 4}) {
@@ -205,6 +206,14 @@ TEST(Exactness, LargeChannelsLastPlanes) {
             for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
                 expect_layer_matches_reference(layer, 1, h, w, Path::automatic, rnd, layout);
             }
+        }
+    }
+    for (int k : {9, 13}) {
+        LayerSpec spec{17, k, 2, 1, "db1", true};
+        SCOPED_TRACE(describe(spec) + " 131x129");
+        RandomLayer layer = random_layer(spec, rnd);
+        for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
+            expect_layer_matches_reference(layer, 1, 131, 129, Path::automatic, rnd, layout);
         }
     }
 }
