@@ -33,7 +33,8 @@ public:
     // (schedules/gpu_schedules.h).
     GeneratorParam<bool> gpu_plane{"gpu_plane", true};
     // The plane width the variant is tuned for: the WTConvNeXt-T stage plane
-    // of its level count (generators/CMakeLists.txt, wtconv_typical_plane).
+    // of its level count (generators/CMakeLists.txt, wtconv_typical_plane),
+    // or 512 for the large-plane variants.
     // The hand schedules size their pixel tiles for it, and with the stage's
     // channel count it tells the autoschedulers what is typical. Sizes stay
     // run-time values unless `fixed_plane`.
