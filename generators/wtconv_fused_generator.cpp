@@ -49,8 +49,8 @@ public:
     // Haar channels-last CPU variants only: a large-plane variant, which
     // reads the input in place (no padded copy) and computes level 1 (its
     // bands and band convs) and the base conv a strip of output rows at a
-    // time (schedules/cpu_schedules.h, kChannelsLastStripRows); level 2
-    // reads level 1's LL band from a DWT pass of its own. The runtime runs
+    // time (schedules/cpu_schedules.h, kChannelsLastStripRows); level 2's
+    // DWT computes level 1's LL band from the input itself. The runtime runs
     // planes of more than kChannelsLastStripMinPixels pixels with stride 1
     // through them.
     GeneratorParam<bool> large_planes{"large_planes", false};

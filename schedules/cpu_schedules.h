@@ -29,12 +29,13 @@ struct FusedFuncs {
     // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
     // level count); other sizes run correctly with the same tiles.
     int typical_width = 56;
-    // Output rows per strip (undefined: whole planes; a run-time value):
-    // levels 0 and 1 are computed a strip at a time, and level 2 reads
-    // level 1's LL band from `level_one_ll` (its DWT: `level_one_ll_dwt`),
-    // computed over the whole plane. NCHW: the input's padded copy too;
-    // channels-last large-plane variants read the input in place
-    // (`input_padded` undefined).
+    // Output rows per strip (undefined: whole planes): levels 0 and 1 are
+    // computed a strip at a time, and level 2 reads level 1's LL band from
+    // `level_one_ll` (its DWT: `level_one_ll_dwt`) over the whole plane.
+    // NCHW: the input's padded copy too, and level_one_ll is an array of
+    // its own; channels-last large-plane variants read the input in place
+    // (`input_padded` undefined), and level 2's DWT computes level_one_ll
+    // inline.
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // The kernel size k (a run-time value): the Haar schedules give the
@@ -449,7 +450,9 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     };
     auto once_per_task = [&](Halide::Func g) { computed_at(g, per_task); };
     if (f.input_padded.defined()) once_per_task(f.input_padded);
-    if (f.level_one_ll.defined()) once_per_task(f.level_one_ll);
+    // level_one_ll stays inline: level 2's DWT computes level 1's LL band
+    // from the input as it reads it, so no array of it is written and read
+    // back (224 x 224 and 512 x 512 0.97; PERFORMANCE.md, step 35).
     for (size_t i = 0; i < f.dwt.size(); i++) {
         // Level 1 in strips: its bands too (level 2 reads level_one_ll),
         // sliding along the strips in a ring.
