@@ -104,10 +104,15 @@ public:
 
         std::vector<Func> dwt, bands, conv;
         Func ll = input_padded;
-        if (large_planes) {
-            // Large-plane variants read the input itself (masked) in the
-            // base conv and level 1's DWT: a copy of a plane that does not
-            // fit in cache would only add a pass through memory.
+        if (large_planes || fixed_plane) {
+            // Large-plane and plane variants read the input itself (masked)
+            // in the base conv and level 1's DWT. On large planes a copy
+            // would add a pass through memory; in plane variants, whose
+            // sizes are constants, the boundary tests fold into the edge
+            // tiles (28x28 and 56x56 0.89-0.94 of the copy, 7x7 0.97,
+            // 14x14 the same; PERFORMANCE.md, step 36). In the variants
+            // for any size they did not (14x14 1.20, 7x7 1.03; step 29's
+            // tried-and-dropped).
             ll = zero_outside(input_f, extent, plane_args(v), "input_masked");
         }
         const Func base_source = ll;
@@ -197,7 +202,7 @@ public:
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, large_planes ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
+            FusedFuncs funcs{output, base, large_planes || fixed_plane ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
             funcs.stride_one_only = fixed_plane || large_planes;
             if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
             funcs.level_one_ll = level_one_ll;

@@ -33,9 +33,8 @@ struct FusedFuncs {
     // computed a strip at a time, and level 2 reads level 1's LL band from
     // `level_one_ll` (its DWT: `level_one_ll_dwt`) over the whole plane.
     // NCHW: the input's padded copy too, and level_one_ll is an array of
-    // its own; channels-last large-plane variants read the input in place
-    // (`input_padded` undefined), and level 2's DWT computes level_one_ll
-    // inline.
+    // its own; channels-last large-plane variants read the input in place,
+    // and level 2's DWT computes level_one_ll inline.
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // The kernel size k (a run-time value): the Haar schedules give the
@@ -442,7 +441,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // Weights arrive channels-innermost (the generator's constraint), so they
     // stay inline: a channel vector loads one tap of consecutive channels.
     // Every array a stencil reads is stored zero-padded per task (level 1's
-    // bands: per strip; large-plane variants read the input in place). A
+    // bands: per strip). Plane and large-plane variants read the input in
+    // place (`input_padded` undefined: see the generator). A
     // Haar DWT (no reduction) is computed straight into its padded array.
     auto computed_at = [&](Halide::Func g, const Halide::LoopLevel &at) {
         g.compute_at(at);
