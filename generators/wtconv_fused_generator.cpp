@@ -167,7 +167,8 @@ public:
                                       "r_" + std::to_string(l - 1));
         }
 
-        Func base = strided_base_conv(base_source, base_w, base_b, k, output_stride, v, "base", tap_limits(extent, 0), wc);
+        Func base = strided_base_conv(base_source, base_w, base_b, k, output_stride, v, "base",
+                                      tap_limits(extent, 0), wc);
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
         output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
@@ -202,7 +203,8 @@ public:
         }
         set_estimates();
         if (!using_autoscheduler()) {
-            FusedFuncs funcs{output, base, large_planes || fixed_plane ? Func() : input_padded, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
+            const Func padded_input = large_planes || fixed_plane ? Func() : input_padded;  // see base_source
+            FusedFuncs funcs{output, base, padded_input, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
             funcs.stride_one_only = fixed_plane || large_planes;
             if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
             funcs.level_one_ll = level_one_ll;

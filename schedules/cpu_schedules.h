@@ -26,8 +26,8 @@ struct FusedFuncs {
     // Haar fast path: the IDWT reads one pixel of each band (no halo), so
     // the masked sums z need no padded copy of their own.
     bool haar = false;
-    // Plane width the variant is tuned for (the WTConvNeXt-T stage of its
-    // level count); other sizes run correctly with the same tiles.
+    // Plane width the variant is tuned for (generator parameter
+    // typical_plane); other sizes run correctly with the same tiles.
     int typical_width = 56;
     // Output rows per strip (undefined: whole planes): levels 0 and 1 are
     // computed a strip at a time, and level 2 reads level 1's LL band from
@@ -367,7 +367,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
                                              const Halide::Expr &stride, const Halide::Target &target) {
     using Halide::TailStrategy;
     const int natural = target.natural_vector_size<float>();
-    Halide::Var co("co"), ci("ci"), task("task"), group("group"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
+    Halide::Var co("co"), ci("ci"), task("task"), group("group");
+    Halide::Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
     const bool strips = f.strip_rows.defined();
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
@@ -442,8 +443,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // stay inline: a channel vector loads one tap of consecutive channels.
     // Every array a stencil reads is stored zero-padded per task (level 1's
     // bands: per strip). Plane and large-plane variants read the input in
-    // place (`input_padded` undefined: see the generator). A
-    // Haar DWT (no reduction) is computed straight into its padded array.
+    // place (`input_padded` undefined: see the generator). A Haar DWT (no
+    // reduction) is computed straight into its padded array.
     auto computed_at = [&](Halide::Func g, const Halide::LoopLevel &at) {
         g.compute_at(at);
         vectorize_channels(g, v, vectors);
