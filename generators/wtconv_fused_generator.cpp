@@ -128,7 +128,9 @@ public:
                 // level 2 reads level 1's LL band over the whole plane: a
                 // DWT of its own gives it (the same float operations as
                 // band 0 of bands_1).
-                Func plane = zero_outside(input_f, extent, plane_args(v), "input_plane");
+                // (The large-plane variants' level 1 already reads the
+                // input masked, over the whole plane.)
+                Func plane = large_planes ? ll : zero_outside(input_f, extent, plane_args(v), "input_plane");
                 level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll", wc);
                 Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
                 next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
