@@ -10,6 +10,8 @@
 #include "../schedules/cpu_schedules.h"
 #include "wtconv_algorithm.h"
 
+#include "../include/wtconv/wtconv.h"  // kChannelBlock: the channels of a block in the blocked layout
+
 #include <stdexcept>
 
 #ifdef WTCONV_GPU_SCHEDULES
@@ -19,6 +21,8 @@
 #endif
 
 namespace wtconv {
+
+using Halide::OutputImageParam;
 
 class FusedForward : public Halide::Generator<FusedForward> {
 public:
@@ -54,6 +58,15 @@ public:
     // planes of more than kChannelsLastStripMinPixels pixels with stride 1
     // through them.
     GeneratorParam<bool> large_planes{"large_planes", false};
+    // Haar channels-last CPU variants only: the input and output are dense
+    // channel-blocked views (oneDNN's nChw16c, as runtime/pipelines.cpp
+    // views it: kChannelBlock channels per pixel, then pixels, rows and
+    // blocks back to back). Every stride is then a constant multiple of the
+    // plane size, so the loops step through pixels by immediate offsets
+    // instead of a run-time stride (2.5-4 % faster; PERFORMANCE.md, step
+    // 37). The runtime runs dense blocked tensors through the plane and
+    // large-plane variants built so.
+    GeneratorParam<bool> channel_blocked{"channel_blocked", false};
 
     // input(x, y, c, n): NCHW float32.
     Input<Buffer<float, 4>> input{"input"};
@@ -72,8 +85,9 @@ public:
     void generate() {
         Vars v;
         const int L = levels;
-        if ((fixed_plane || large_planes) && !(haar && channels_last && hand_cpu_schedule())) {
-            throw std::runtime_error("wtconv_fused: plane and large-plane variants are Haar channels-last CPU variants");
+        if ((fixed_plane || large_planes || channel_blocked) && !(haar && channels_last && hand_cpu_schedule())) {
+            throw std::runtime_error("wtconv_fused: plane, large-plane and channel-blocked variants are Haar "
+                                     "channels-last CPU variants");
         }
         Expr k = base_weight.dim(0).extent();
         Expr taps = analysis.dim(0).extent();            // analysis filter size F
@@ -179,11 +193,19 @@ public:
             // Channels innermost in memory: the tensors, and the weights (the
             // runtime lays them out so once, at load) so that a vector of
             // channels reads one tap of consecutive channels.
-            using Halide::OutputImageParam;
             for (auto [buffer, c_dim] : std::vector<std::pair<OutputImageParam, int>>{
                      {input, 2}, {output, 2}, {base_weight, 2}, {band_weight, 3}, {analysis, 3}, {synthesis, 3}}) {
                 buffer.dim(0).set_stride(Expr());
                 buffer.dim(c_dim).set_stride(1);
+            }
+        }
+        if (channel_blocked) {
+            const int block = int(kChannelBlock);
+            for (OutputImageParam buffer : {OutputImageParam(input), OutputImageParam(output)}) {
+                buffer.dim(0).set_stride(block);
+                buffer.dim(1).set_stride(block * buffer.dim(0).extent());
+                buffer.dim(2).set_extent(block);
+                buffer.dim(3).set_stride(block * buffer.dim(0).extent() * buffer.dim(1).extent());
             }
         }
         // The runtime's tensors start at 0 in every dimension; known to the

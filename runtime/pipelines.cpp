@@ -20,7 +20,7 @@
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, fn)                      \
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, blocked, fn)             \
     extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
                       halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 #include "wtconv_variants.inc"
@@ -36,26 +36,42 @@ struct FusedVariant {
     int levels;
     int plane;   // plane variants: N x N planes, k = kUnrolledKernel, stride 1 only; 0: any
     bool large;  // large-plane variants: more than kChannelsLastStripMinPixels pixels, stride 1 only
+    bool blocked;  // dense channel-blocked views only (dense_blocked_view)
     FusedFn fn;
+    const char *name;
 };
 
-// Plane variants first, then large-plane ones: run_fused takes the first
-// variant that fits.
+// Plane variants first, then large-plane ones, each kind's channel-blocked
+// variant before the one for any channels-last tensor: run_fused takes the
+// first variant that fits.
 const std::vector<FusedVariant> &fused_variants() {
     static const std::vector<FusedVariant> variants = [] {
         std::vector<FusedVariant> table = {
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, fn) \
-    {haar, channels_last, levels, plane, large, fn},
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, blocked, fn) \
+    {haar, channels_last, levels, plane, large, blocked, fn, #fn},
 #include "wtconv_variants.inc"
 #undef WTCONV_FUSED_VARIANT
         };
-        auto rank = [](const FusedVariant &v) { return v.plane > 0 ? 0 : v.large ? 1 : 2; };
+        auto rank = [](const FusedVariant &v) { return (v.plane > 0 ? 0 : v.large ? 2 : 4) + (v.blocked ? 0 : 1); };
         std::stable_sort(table.begin(), table.end(),
                          [&](const FusedVariant &a, const FusedVariant &b) { return rank(a) < rank(b); });
         return table;
     }();
     return variants;
 }
+
+// A view the channel-blocked variants take (generator parameter
+// channel_blocked): kChannelBlock channels per pixel (a channel-blocked
+// tensor's view, or a channels-last one of exactly that many channels),
+// then pixels, rows and blocks back to back.
+bool dense_blocked_view(const halide_buffer_t &b) {
+    const halide_dimension_t *d = b.dim;
+    const int64_t pixel = kChannelBlock, row = pixel * d[0].extent, plane = row * d[1].extent;
+    return d[2].extent == kChannelBlock && d[2].stride == 1 && d[0].stride == pixel && d[1].stride == row &&
+           d[3].stride == plane;
+}
+
+thread_local const char *last_fused_variant = "";
 
 // Halide reports errors through a process-wide handler (the default one
 // aborts); ours keeps the message for the thread that made the call.
@@ -232,6 +248,7 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     // else the variant for any size.
     auto fits = [&](const FusedVariant &v) {
         if (v.haar != haar || v.channels_last != channels_last || v.levels != w.levels) return false;
+        if (v.blocked && !(dense_blocked_view(*x.raw_buffer()) && dense_blocked_view(*y.raw_buffer()))) return false;
         if (v.large) return int64_t(x.dim(0).extent()) * x.dim(1).extent() > kChannelsLastStripMinPixels && stride == 1;
         if (v.plane == 0) return true;
         return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
@@ -246,6 +263,7 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
             auto band_weight = channels_last ? w.band_weight_last.cropped(3, 0, channels) : w.band_weight;
             auto analysis = channels_last ? w.analysis_last.cropped(3, 0, channels) : w.analysis;
             auto synthesis = channels_last ? w.synthesis_last.cropped(3, 0, channels) : w.synthesis;
+            last_fused_variant = v.name;
             check(v.fn(in.raw_buffer(), base_weight.raw_buffer(), base_bias.raw_buffer(),
                        band_weight.raw_buffer(), analysis.raw_buffer(), synthesis.raw_buffer(), stride,
                        y.raw_buffer()),
@@ -256,6 +274,8 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     throw Error("no fused " + std::string(haar ? "Haar" : "general") + " " + to_string(layout) +
                 " variant for " + std::to_string(w.levels) + " levels");
 }
+
+const char *last_fused_variant_name() { return last_fused_variant; }
 
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y) {
     install_error_handler();

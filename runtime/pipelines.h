@@ -53,6 +53,10 @@ bool has_fused_variant(bool haar, int levels);
 // The compiled level counts of a path, for messages: "1 to 8", "2, 3 and 5", "none".
 std::string fused_levels_text(bool haar);
 
+// The fused variant this thread ran last (its generated name): what the
+// tests read to see that the dispatch took the variant they mean to cover.
+const char *last_fused_variant_name();
+
 void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, const InputBuffer &x,
                OutputBuffer &y);
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y);

@@ -86,6 +86,65 @@ TEST(Exactness, WTConvNeXtShapes) {
     }
 }
 
+// A channel-blocked tensor (nChw16c) holding x, with `row_pad` floats
+// after each row of a block.
+Tensor blocked_tensor(std::vector<float> &memory, const std::vector<float> &x, int N, int C, int H, int W,
+                      int row_pad) {
+    const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock, row = W * kChannelBlock + row_pad;
+    const Tensor t{nullptr, {N, C, H, W}, {blocks * H * row, H * row, row, kChannelBlock}, kChannelBlock};
+    memory.assign(size_t(N * blocks * H * row), std::numeric_limits<float>::quiet_NaN());
+    Tensor view = t;
+    view.data = memory.data();
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++)
+                    memory[detail::offset_of(view, n, c, h, w)] = x[((size_t(n) * C + c) * H + h) * W + w];
+    return view;
+}
+
+TEST(Exactness, ChannelBlockedVariants) {
+    // Dense channel-blocked tensors run the plane and large-plane variants
+    // built for them (every stride a constant: generator parameter
+    // channel_blocked); blocked tensors with gaps between rows run the
+    // channels-last variants. Both against the reference, on stage planes
+    // and large ones, with a partial last block.
+    Random rnd(13);
+    struct Case {
+        int size_h, size_w, levels;
+    };
+    for (auto [H, W, levels] : {Case{7, 7, 2}, {14, 14, 3}, {131, 129, 2}, {97, 260, 3}}) {
+        LayerSpec spec{19, 5, levels, 1, "db1", true};
+        SCOPED_TRACE(describe(spec) + " " + std::to_string(H) + "x" + std::to_string(W));
+        RandomLayer layer_spec = random_layer(spec, rnd);
+        Layer layer = layer_spec.make_layer();
+        const int N = 2, C = spec.channels;
+        const std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+        const std::vector<double> ref = reference_forward(layer_spec, x, N, H, W);
+        const std::vector<double> magnitude = reference_forward(layer_spec, x, N, H, W, true);
+        std::string ran[2];
+        for (int row_pad : {0, 16}) {
+            SCOPED_TRACE("row pad " + std::to_string(row_pad));
+            std::vector<float> x_memory, y_memory, y(x.size());
+            const Tensor X = blocked_tensor(x_memory, x, N, C, H, W, row_pad);
+            const Tensor Y = blocked_tensor(y_memory, x, N, C, H, W, row_pad);
+            layer.forward(X, Y);
+            ran[row_pad != 0] = detail::last_fused_variant_name();
+            for (int n = 0; n < N; n++)
+                for (int c = 0; c < C; c++)
+                    for (int h = 0; h < H; h++)
+                        for (int w = 0; w < W; w++)
+                            y[((size_t(n) * C + c) * H + h) * W + w] = y_memory[detail::offset_of(Y, n, c, h, w)];
+            EXPECT_TRUE(matches_reference(y, ref, magnitude));
+        }
+        // The tuned variants (hand-scheduled builds) come in pairs.
+        EXPECT_EQ(ran[1].find("nchw16c"), std::string::npos) << ran[1];
+        const bool tuned =
+            ran[1].find("_large") != std::string::npos || ran[1].find("x" + std::to_string(W)) != std::string::npos;
+        if (tuned) EXPECT_NE(ran[0].find("nchw16c"), std::string::npos) << ran[0];
+    }
+}
+
 TEST(Exactness, SmallPlaneTaskGroups) {
     Random rnd(12);
     // Many tasks on the small planes: the variants tuned for 7x7 and 14x14
