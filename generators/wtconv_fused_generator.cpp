@@ -54,7 +54,9 @@ public:
     // reads the input in place (no padded copy) and computes level 1 (its
     // bands and band convs) and the base conv a strip of output rows at a
     // time (schedules/cpu_schedules.h, kChannelsLastStripRows); level 2's
-    // DWT computes level 1's LL band from the input itself. The runtime runs
+    // DWT computes level 1's LL band from the input itself (over the whole
+    // plane, or in the strips when level 2 is the last level:
+    // channels_last_strip_levels). The runtime runs
     // planes of more than kChannelsLastStripMinPixels pixels with stride 1
     // through them.
     GeneratorParam<bool> large_planes{"large_planes", false};

@@ -34,7 +34,8 @@ struct FusedFuncs {
     // `level_one_ll` (its DWT: `level_one_ll_dwt`) over the whole plane.
     // NCHW: the input's padded copy too, and level_one_ll is an array of
     // its own; channels-last large-plane variants read the input in place,
-    // and level 2's DWT computes level_one_ll inline.
+    // and level 2's DWT computes level_one_ll inline (in strips too when
+    // level 2 is the last level: channels_last_strip_levels).
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // The kernel size k (a run-time value): the Haar schedules give the
@@ -69,10 +70,20 @@ constexpr int kStripMinPixels = 1 << 17;
 // rows at a time between the convs (512 x 512 0.93-0.95 of 8-row strips
 // without the ring, 224 x 224 the same as 16-row ones; PERFORMANCE.md,
 // step 35). The strip height is a constant: Halide proves the sliding
-// window's rows monotonic only so.
+// window's rows monotonic only so. Two-level layers compute level 2 in
+// the strips too (channels_last_strip_levels).
 constexpr int kChannelsLastStripRows = 4;
 
-// The rows of level 1's bands that the band convs of one strip read (the
+// The levels the large-plane variants compute in strips: level 1, and with
+// two levels level 2 too (its bands sliding along the strips like level
+// 1's, from the input through level 1's LL band inline), which leaves no
+// pass over the whole plane: 0.88 of level 2 per task at 512 x 512, 0.94 at
+// 224 x 224. With more levels, level 3 reads level 2's LL band over the
+// whole plane, a pass over the input of its own, and level 2 in strips
+// gained nothing (0.97-1.06; PERFORMANCE.md, step 38).
+inline size_t channels_last_strip_levels(size_t levels) { return levels <= 2 ? levels : 1; }
+
+// The rows of a level's bands that the band convs of one strip read (the
 // strip's band rows and k - 1 halo rows), as a ring: 8 for k <= 5 (a power
 // of two), enough for any k otherwise.
 inline Halide::Expr channels_last_band_ring_rows(const Halide::Expr &kernel) {
@@ -454,29 +465,31 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // level_one_ll stays inline: level 2's DWT computes level 1's LL band
     // from the input as it reads it, so no array of it is written and read
     // back (224 x 224 and 512 x 512 0.97; PERFORMANCE.md, step 35).
+    const size_t strip_levels = strips ? channels_last_strip_levels(f.dwt.size()) : 0;
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        // Level 1 in strips: its bands too (level 2 reads level_one_ll),
-        // sliding along the strips in a ring.
-        const Halide::LoopLevel &bands_at = i == 0 ? per_strip : per_task;
+        // The levels in strips: their bands too (the next level reads
+        // level_one_ll), sliding along the strips in a ring.
+        const bool in_strips = i < strip_levels;
+        const Halide::LoopLevel &bands_at = in_strips ? per_strip : per_task;
         if (f.dwt[i].has_update_definition()) computed_at(f.dwt[i], bands_at);
         computed_at(f.bands[i], bands_at);
-        if (strips && i == 0) {
+        if (in_strips) {
             f.bands[i].store_at(per_task).fold_storage(v.y, channels_last_band_ring_rows(f.kernel));
         }
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
         // Tiles sized for the level's typical width (channels_last_tile).
-        // Level 1's sums feed only the output's IDWT: per strip in strips.
+        // The sums of a level in strips feed only the IDWT of the strip.
         const int level = int(i) + 1;
-        const Halide::LoopLevel &at = level == 1 ? per_strip : per_task;
+        const Halide::LoopLevel &at = in_strips ? per_strip : per_task;
         accumulate_in_registers(f.band_conv[i], at, at, v, vectors, channels_last_tile(f.typical_width, level),
                                 all_band_tiles(f.typical_width, level));
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
-            if (i > 0) once_per_task(f.idwt[i]);
+            if (i > 0) computed_at(f.idwt[i], at);
         } else {
             once_per_task(f.z_masked[i]);
             once_per_task(f.idwt[i]);
