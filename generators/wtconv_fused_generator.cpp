@@ -60,6 +60,15 @@ public:
     // planes of more than kChannelsLastStripMinPixels pixels with stride 1
     // through them.
     GeneratorParam<bool> large_planes{"large_planes", false};
+    // Large-plane variants only: a huge-plane variant, which computes level
+    // 2 in the strips too (its bands sliding like level 1's); level 3 then
+    // reads level 2's LL band from an array of its own, computed over the
+    // whole plane from the input. On planes whose level-2 arrays no longer
+    // stay in L3 this spares four passes through memory (2048 x 2048 0.75,
+    // 1448 x 1448 0.86; 1280 x 1280 and smaller 1.02-1.06: PERFORMANCE.md,
+    // step 39). The runtime runs planes of more than
+    // kChannelsLastHugeMinPixels pixels with stride 1 through them.
+    GeneratorParam<bool> huge_planes{"huge_planes", false};
     // Haar channels-last CPU variants only: the input and output are dense
     // channel-blocked views (oneDNN's nChw16c, as runtime/pipelines.cpp
     // views it: kChannelBlock channels per pixel, then pixels, rows and
@@ -87,6 +96,9 @@ public:
     void generate() {
         Vars v;
         const int L = levels;
+        if (huge_planes && !large_planes) {
+            throw std::runtime_error("wtconv_fused: huge-plane variants are large-plane variants");
+        }
         if ((fixed_plane || large_planes || channel_blocked) && !(haar && channels_last && hand_cpu_schedule())) {
             throw std::runtime_error("wtconv_fused: plane, large-plane and channel-blocked variants are Haar "
                                      "channels-last CPU variants");
@@ -151,6 +163,13 @@ public:
                 Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
                 next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
                 level_one_ll = next_ll;
+            } else if (l == 2 && L > 2 && huge_planes) {
+                // Level 2 in the strips too, but level 3 reads level 2's LL
+                // band over the whole plane: a DWT of level_one_ll (inline,
+                // from the input) of its own gives it.
+                Func ll_bands = zero_outside(haar_dwt(ll, v, "dwt_2_ll"), extents[l], band_args(v), "bands_2_ll");
+                next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
+                level_two_ll = next_ll;
             } else {
                 next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);
             }
@@ -232,7 +251,11 @@ public:
             const Func padded_input = large_planes || fixed_plane ? Func() : input_padded;  // see base_source
             FusedFuncs funcs{output, base, padded_input, dwt, bands, conv, z_masked, idwt, haar, int(typical_plane)};
             funcs.stride_one_only = fixed_plane || large_planes;
-            if (large_planes) funcs.strip_rows = kChannelsLastStripRows;
+            if (large_planes) {
+                funcs.strip_rows = kChannelsLastStripRows;
+                funcs.strip_levels = channels_last_strip_levels(L, huge_planes);
+            }
+            funcs.level_two_ll = level_two_ll;
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
@@ -265,6 +288,7 @@ public:
 
 private:
     Func level_one_ll, level_one_ll_dwt;  // see level_one_in_strips
+    Func level_two_ll;                    // see huge_planes
 
     // The hand CPU schedules (schedules/cpu_schedules.h) place the Funcs.
     bool hand_cpu_schedule() const { return !using_autoscheduler() && !get_target().has_gpu_feature(); }

@@ -20,7 +20,7 @@
 #include <vector>
 
 // The fused variants, declared from the generated table (CMake names them).
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, blocked, fn)             \
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, huge, blocked, fn)       \
     extern "C" int fn(halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, \
                       halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
 #include "wtconv_variants.inc"
@@ -36,23 +36,26 @@ struct FusedVariant {
     int levels;
     int plane;   // plane variants: N x N planes, k = kUnrolledKernel, stride 1 only; 0: any
     bool large;  // large-plane variants: more than kChannelsLastStripMinPixels pixels, stride 1 only
+    bool huge;   // huge-plane ones (large too): more than kChannelsLastHugeMinPixels pixels
     bool blocked;  // dense channel-blocked views only (dense_blocked_view)
     FusedFn fn;
     const char *name;
 };
 
-// Plane variants first, then large-plane ones, each kind's channel-blocked
-// variant before the one for any channels-last tensor: run_fused takes the
-// first variant that fits.
+// Plane variants first, then huge-plane and large-plane ones, each kind's
+// channel-blocked variant before the one for any channels-last tensor:
+// run_fused takes the first variant that fits.
 const std::vector<FusedVariant> &fused_variants() {
     static const std::vector<FusedVariant> variants = [] {
         std::vector<FusedVariant> table = {
-#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, blocked, fn) \
-    {haar, channels_last, levels, plane, large, blocked, fn, #fn},
+#define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, huge, blocked, fn) \
+    {haar, channels_last, levels, plane, large, huge, blocked, fn, #fn},
 #include "wtconv_variants.inc"
 #undef WTCONV_FUSED_VARIANT
         };
-        auto rank = [](const FusedVariant &v) { return (v.plane > 0 ? 0 : v.large ? 2 : 4) + (v.blocked ? 0 : 1); };
+        auto rank = [](const FusedVariant &v) {
+            return (v.plane > 0 ? 0 : v.huge ? 2 : v.large ? 4 : 6) + (v.blocked ? 0 : 1);
+        };
         std::stable_sort(table.begin(), table.end(),
                          [&](const FusedVariant &a, const FusedVariant &b) { return rank(a) < rank(b); });
         return table;
@@ -249,7 +252,10 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
     auto fits = [&](const FusedVariant &v) {
         if (v.haar != haar || v.channels_last != channels_last || v.levels != w.levels) return false;
         if (v.blocked && !(dense_blocked_view(*x.raw_buffer()) && dense_blocked_view(*y.raw_buffer()))) return false;
-        if (v.large) return int64_t(x.dim(0).extent()) * x.dim(1).extent() > kChannelsLastStripMinPixels && stride == 1;
+        if (v.large) {
+            const int64_t pixels = int64_t(x.dim(0).extent()) * x.dim(1).extent();
+            return pixels > (v.huge ? kChannelsLastHugeMinPixels : kChannelsLastStripMinPixels) && stride == 1;
+        }
         if (v.plane == 0) return true;
         return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
                y.dim(1).extent() == v.plane && w.kernel_size == kUnrolledKernel && stride == 1;

@@ -38,6 +38,11 @@ struct FusedFuncs {
     // level 2 is the last level: channels_last_strip_levels).
     Halide::Expr strip_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
+    // Channels-last strips: how many levels are computed in them
+    // (channels_last_strip_levels), and in huge-plane variants level 2's LL
+    // band, which level 3 reads over the whole plane.
+    size_t strip_levels = 0;
+    Halide::Func level_two_ll;
     // The kernel size k (a run-time value): the Haar schedules give the
     // convs a copy for k == kUnrolledKernel with taps unrolled.
     Halide::Expr kernel;
@@ -77,11 +82,15 @@ constexpr int kChannelsLastStripRows = 4;
 // The levels the large-plane variants compute in strips: level 1, and with
 // two levels level 2 too (its bands sliding along the strips like level
 // 1's, from the input through level 1's LL band inline), which leaves no
-// pass over the whole plane: 0.88 of level 2 per task at 512 x 512, 0.94 at
-// 224 x 224. With more levels, level 3 reads level 2's LL band over the
-// whole plane, a pass over the input of its own, and level 2 in strips
-// gained nothing (0.97-1.06; PERFORMANCE.md, step 38).
-inline size_t channels_last_strip_levels(size_t levels) { return levels <= 2 ? levels : 1; }
+// pass over the whole plane: 0.91 of level 1 alone at 512 x 512, 0.95 at
+// 224 x 224 (PERFORMANCE.md, step 38). With more levels, level 3 reads
+// level 2's LL band over the whole plane, a pass over the input of its
+// own, and level 2 in strips gained nothing on planes up to 1280 x 1280
+// (0.97-1.06); the huge-plane variants (generator parameter huge_planes)
+// take it for larger ones (step 39).
+inline size_t channels_last_strip_levels(int levels, bool huge_planes) {
+    return size_t(std::min(levels, huge_planes || levels <= 2 ? 2 : 1));
+}
 
 // The rows of a level's bands that the band convs of one strip read (the
 // strip's band rows and k - 1 halo rows), as a ring: 8 for k <= 5 (a power
@@ -465,7 +474,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // level_one_ll stays inline: level 2's DWT computes level 1's LL band
     // from the input as it reads it, so no array of it is written and read
     // back (224 x 224 and 512 x 512 0.97; PERFORMANCE.md, step 35).
-    const size_t strip_levels = strips ? channels_last_strip_levels(f.dwt.size()) : 0;
+    const size_t strip_levels = strips ? f.strip_levels : 0;
+    if (f.level_two_ll.defined()) once_per_task(f.level_two_ll);
     for (size_t i = 0; i < f.dwt.size(); i++) {
         // The levels in strips: their bands too (the next level reads
         // level_one_ll), sliding along the strips in a ring.

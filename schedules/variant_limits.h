@@ -14,4 +14,8 @@ constexpr int kUnrolledKernel = 5;
 // (schedules/cpu_schedules.h).
 constexpr int kChannelsLastStripMinPixels = 1 << 14;
 
+// The channels-last huge-plane variants (large-plane variants with level 2
+// in the strips too) take planes of more than this many pixels (stride 1).
+constexpr int kChannelsLastHugeMinPixels = 1 << 21;
+
 }  // namespace wtconv

@@ -277,5 +277,23 @@ TEST(Exactness, LargeChannelsLastPlanes) {
     }
 }
 
+TEST(Exactness, HugeChannelsLastPlanes) {
+    // Planes of more than 2^21 pixels (kChannelsLastHugeMinPixels) with
+    // three levels or more run the huge-plane variants (level 2's bands in
+    // the strips too, level 2's LL band over the whole plane for level 3)
+    // in hand-scheduled builds: odd sizes (a partial last strip and tile),
+    // k = 5 and another kernel, both channels-last layouts, a partial
+    // channel block. (The double reference takes about 10 s a layer here.)
+    Random rnd(14);
+    const int H = 1031, W = 2037;
+    for (auto [levels, k, layout] : {std::tuple{3, 5, Layout::nchw16c}, {4, 3, Layout::channels_last}}) {
+        LayerSpec spec{17, k, levels, 1, "db1", true};
+        SCOPED_TRACE(describe(spec) + " " + std::to_string(H) + "x" + std::to_string(W));
+        expect_layer_matches_reference(random_layer(spec, rnd), 1, H, W, Path::automatic, rnd, layout);
+        const std::string ran = detail::last_fused_variant_name();
+        EXPECT_EQ(ran.find("_large"), std::string::npos) << ran;
+    }
+}
+
 }  // namespace
 }  // namespace wtconv::testing
