@@ -65,7 +65,7 @@ public:
     // reads level 2's LL band from an array of its own, computed over the
     // whole plane from the input. On planes whose level-2 arrays no longer
     // stay in L3 this spares four passes through memory (2048 x 2048 0.75,
-    // 1448 x 1448 0.86; 1280 x 1280 and smaller 1.02-1.06: PERFORMANCE.md,
+    // 1448 x 1448 0.88; 1280 x 1280 and smaller 1.0-1.06: PERFORMANCE.md,
     // step 39). The runtime runs planes of more than
     // kChannelsLastHugeMinPixels pixels with stride 1 through them.
     GeneratorParam<bool> huge_planes{"huge_planes", false};

@@ -15,7 +15,9 @@ constexpr int kUnrolledKernel = 5;
 constexpr int kChannelsLastStripMinPixels = 1 << 14;
 
 // The channels-last huge-plane variants (large-plane variants with level 2
-// in the strips too) take planes of more than this many pixels (stride 1).
-constexpr int kChannelsLastHugeMinPixels = 1 << 21;
+// in the strips too) take planes of more than this many pixels (about
+// 1355 x 1355; stride 1): 1360 x 1360 0.94 of the large-plane variant,
+// 1280 x 1280 1.02 (PERFORMANCE.md, step 39).
+constexpr int kChannelsLastHugeMinPixels = 7 << 18;
 
 }  // namespace wtconv

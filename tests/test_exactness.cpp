@@ -275,10 +275,16 @@ TEST(Exactness, LargeChannelsLastPlanes) {
             expect_layer_matches_reference(layer, 1, 131, 129, Path::automatic, rnd, layout);
         }
     }
+    // Planes a few rows high: fewer rows than a strip, levels of one row.
+    for (auto [h, w, levels] : {std::tuple{3, 6001, 2}, {2, 9000, 3}, {5, 4099, 4}}) {
+        LayerSpec spec{16, 5, levels, 1, "db1", true};
+        SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
+        expect_layer_matches_reference(random_layer(spec, rnd), 1, h, w, Path::automatic, rnd, Layout::nchw16c);
+    }
 }
 
 TEST(Exactness, HugeChannelsLastPlanes) {
-    // Planes of more than 2^21 pixels (kChannelsLastHugeMinPixels) with
+    // Planes of more than 1.8 million pixels (kChannelsLastHugeMinPixels) with
     // three levels or more run the huge-plane variants (level 2's bands in
     // the strips too, level 2's LL band over the whole plane for level 3)
     // in hand-scheduled builds: odd sizes (a partial last strip and tile),
@@ -293,6 +299,10 @@ TEST(Exactness, HugeChannelsLastPlanes) {
         const std::string ran = detail::last_fused_variant_name();
         EXPECT_EQ(ran.find("_large"), std::string::npos) << ran;
     }
+    // Two rows: level 2 (and 3) one row high.
+    LayerSpec spec{16, 5, 3, 1, "db1", true};
+    SCOPED_TRACE(describe(spec) + " 2x920001");
+    expect_layer_matches_reference(random_layer(spec, rnd), 1, 2, 920001, Path::automatic, rnd, Layout::nchw16c);
 }
 
 }  // namespace
