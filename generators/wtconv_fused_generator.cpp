@@ -75,8 +75,8 @@ public:
     // blocks back to back). Every stride is then a constant multiple of the
     // plane size, so the loops step through pixels by immediate offsets
     // instead of a run-time stride (2.5-4 % faster; PERFORMANCE.md, step
-    // 37). The runtime runs dense blocked tensors through the plane and
-    // large-plane variants built so.
+    // 37). The runtime runs dense blocked tensors through the plane,
+    // large-plane and huge-plane variants built so.
     GeneratorParam<bool> channel_blocked{"channel_blocked", false};
 
     // input(x, y, c, n): NCHW float32.

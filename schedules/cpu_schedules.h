@@ -474,11 +474,14 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // level_one_ll stays inline: level 2's DWT computes level 1's LL band
     // from the input as it reads it, so no array of it is written and read
     // back (224 x 224 and 512 x 512 0.97; PERFORMANCE.md, step 35).
-    const size_t strip_levels = strips ? f.strip_levels : 0;
+    // Huge-plane variants: level 2's LL band, which level 3 reads over the
+    // whole plane, is an array per task (computed from the input).
     if (f.level_two_ll.defined()) once_per_task(f.level_two_ll);
+    const size_t strip_levels = strips ? f.strip_levels : 0;
     for (size_t i = 0; i < f.dwt.size(); i++) {
-        // The levels in strips: their bands too (the next level reads
-        // level_one_ll), sliding along the strips in a ring.
+        // The levels in strips compute their bands per strip, sliding along
+        // the strips in a ring (the next level reads level_one_ll or
+        // level_two_ll, not these).
         const bool in_strips = i < strip_levels;
         const Halide::LoopLevel &bands_at = in_strips ? per_strip : per_task;
         if (f.dwt[i].has_update_definition()) computed_at(f.dwt[i], bands_at);
