@@ -151,6 +151,13 @@ public:
                                : general_dwt(ll, analysis_f, taps, v, "dwt_" + s, wc));
             bands.push_back(zero_outside(dwt.back(), extents[l], band_args(v), "bands_" + s));
             Func next_ll("ll_" + s);
+            // Level l's LL band from a DWT of its own (`own_dwt`: the same
+            // float operations as band 0 of bands_l), where the next level
+            // reads it over the whole plane but bands_l is computed in strips.
+            auto ll_band_of = [&](const Func &own_dwt) {
+                Func ll_bands = zero_outside(own_dwt, extents[l], band_args(v), "bands_" + s + "_ll");
+                next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
+            };
             if (l == 1 && L > 1 && level_one_in_strips()) {
                 // The strips hold level 1's bands a few rows at a time, but
                 // level 2 reads level 1's LL band over the whole plane: a
@@ -160,15 +167,13 @@ public:
                 // input masked, over the whole plane.)
                 Func plane = large_planes ? ll : zero_outside(input_f, extent, plane_args(v), "input_plane");
                 level_one_ll_dwt = haar ? haar_dwt(plane, v, "dwt_1_ll") : general_dwt(plane, analysis_f, taps, v, "dwt_1_ll", wc);
-                Func ll_bands = zero_outside(level_one_ll_dwt, extents[l], band_args(v), "bands_1_ll");
-                next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
+                ll_band_of(level_one_ll_dwt);
                 level_one_ll = next_ll;
             } else if (l == 2 && L > 2 && huge_planes) {
                 // Level 2 in the strips too, but level 3 reads level 2's LL
                 // band over the whole plane: a DWT of level_one_ll (inline,
                 // from the input) of its own gives it.
-                Func ll_bands = zero_outside(haar_dwt(ll, v, "dwt_2_ll"), extents[l], band_args(v), "bands_2_ll");
-                next_ll(v.x, v.y, v.c, v.n) = ll_bands(v.x, v.y, 0, v.c, v.n);
+                ll_band_of(haar_dwt(ll, v, "dwt_2_ll"));
                 level_two_ll = next_ll;
             } else {
                 next_ll(v.x, v.y, v.c, v.n) = bands.back()(v.x, v.y, 0, v.c, v.n);

@@ -86,21 +86,15 @@ TEST(Exactness, WTConvNeXtShapes) {
     }
 }
 
-// A channel-blocked tensor (nChw16c) holding x, with `row_pad` floats
-// after each row of a block.
+// A channel-blocked tensor (nChw16c) in `memory` holding the NCHW tensor x,
+// with `row_pad` floats after each row of a block.
 Tensor blocked_tensor(std::vector<float> &memory, const std::vector<float> &x, int N, int C, int H, int W,
                       int row_pad) {
     const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock, row = W * kChannelBlock + row_pad;
-    const Tensor t{nullptr, {N, C, H, W}, {blocks * H * row, H * row, row, kChannelBlock}, kChannelBlock};
     memory.assign(size_t(N * blocks * H * row), std::numeric_limits<float>::quiet_NaN());
-    Tensor view = t;
-    view.data = memory.data();
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
-            for (int h = 0; h < H; h++)
-                for (int w = 0; w < W; w++)
-                    memory[detail::offset_of(view, n, c, h, w)] = x[((size_t(n) * C + c) * H + h) * W + w];
-    return view;
+    const Tensor t{memory.data(), {N, C, H, W}, {blocks * H * row, H * row, row, kChannelBlock}, kChannelBlock};
+    detail::copy_elements(ConstTensor::nchw(x.data(), N, C, H, W), t);
+    return t;
 }
 
 TEST(Exactness, ChannelBlockedVariants) {
@@ -130,11 +124,7 @@ TEST(Exactness, ChannelBlockedVariants) {
             const Tensor Y = blocked_tensor(y_memory, x, N, C, H, W, row_pad);
             layer.forward(X, Y);
             ran[row_pad != 0] = detail::last_fused_variant_name();
-            for (int n = 0; n < N; n++)
-                for (int c = 0; c < C; c++)
-                    for (int h = 0; h < H; h++)
-                        for (int w = 0; w < W; w++)
-                            y[((size_t(n) * C + c) * H + h) * W + w] = y_memory[detail::offset_of(Y, n, c, h, w)];
+            detail::copy_elements(ConstTensor(Y), Tensor::nchw(y.data(), N, C, H, W));
             EXPECT_TRUE(matches_reference(y, ref, magnitude));
         }
         // The tuned variants (hand-scheduled builds) come in pairs.
