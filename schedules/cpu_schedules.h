@@ -495,14 +495,27 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // Tiles sized for the level's typical width (channels_last_tile).
         // The sums of a level in strips feed only the IDWT of the strip.
         const int level = int(i) + 1;
-        const Halide::LoopLevel &at = in_strips ? per_strip : per_task;
+        Halide::LoopLevel at = in_strips ? per_strip : per_task;
+        // The whole-plane levels of the large-plane variants (Haar) compute
+        // their band convs a row at a time, inside the IDWT's loop over its
+        // row pairs: the sums go from registers to the IDWT through a row
+        // in L1 instead of a whole-plane array through L3 (4 MB a task at
+        // 512 x 512). 0.95-0.97 at 512 x 512, 0.95 at 1024 x 1024, 0.99-1.0
+        // at 224 x 224 (PERFORMANCE.md, step 40).
+        const bool conv_by_rows = strips && f.haar && !in_strips;
+        if (conv_by_rows) {
+            computed_at(f.idwt[i], per_task);
+            Halide::Var row_pair("row_pair"), in_pair("in_pair");
+            f.idwt[i].split(v.y, row_pair, in_pair, 2, TailStrategy::RoundUp);
+            at = Halide::LoopLevel(f.idwt[i], row_pair);
+        }
         accumulate_in_registers(f.band_conv[i], at, at, v, vectors, channels_last_tile(f.typical_width, level),
                                 all_band_tiles(f.typical_width, level));
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
             // the output: no copies of the level's planes.
-            if (i > 0) computed_at(f.idwt[i], at);
+            if (i > 0 && !conv_by_rows) computed_at(f.idwt[i], at);
         } else {
             once_per_task(f.z_masked[i]);
             once_per_task(f.idwt[i]);
