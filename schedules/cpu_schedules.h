@@ -450,6 +450,11 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     if (strips) {
         const Halide::LoopLevel per_tile(f.output, xt);
         accumulate_in_registers(f.base, per_tile, per_tile, v, vectors, kStencilPixels);
+        // A tile's sums (kStencilPixels pixels of one channel vector) on the
+        // stack: their size is a min() of the row's remaining pixels, which
+        // put them on the heap, one allocation per tile (16 384 per 512 x
+        // 512 forward; PERFORMANCE.md, step 41).
+        f.base.in().store_in(Halide::MemoryType::Stack);
     } else {
         accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
                                 channels_last_tile(f.typical_width, 0));
