@@ -213,7 +213,16 @@ public:
                                       tap_limits(extent, 0), wc);
         // Output pixels lie inside the input plane, where level 1's IDWT needs
         // no mask; it is already on the output's (strided) grid.
-        output(v.x, v.y, v.c, v.n) = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
+        Expr sum = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
+        Func prefetch_token;
+        if (large_planes && channel_blocked && !huge_planes && hand_cpu_schedule()) {
+            // The call always returns 0; testing it keeps it alive (a blend
+            // per output vector). Huge planes come from DRAM, where it gained
+            // nothing (1024 x 1024 1.00-1.03; PERFORMANCE.md, step 42).
+            prefetch_token = prefetch_ahead(v);
+            sum = Halide::select(prefetch_token(v.x / kStencilPixels, v.y, v.n) == 0, sum, sum + 1.0f);
+        }
+        output(v.x, v.y, v.c, v.n) = sum;
 
         if (channels_last) {
             // Channels innermost in memory: the tensors, and the weights (the
@@ -261,6 +270,7 @@ public:
                 funcs.strip_levels = channels_last_strip_levels(L, huge_planes);
             }
             funcs.level_two_ll = level_two_ll;
+            funcs.prefetch_ahead = prefetch_token;
             funcs.level_one_ll = level_one_ll;
             funcs.level_one_ll_dwt = level_one_ll_dwt;
             funcs.kernel = k;
@@ -294,6 +304,25 @@ public:
 private:
     Func level_one_ll, level_one_ll_dwt;  // see level_one_in_strips
     Func level_two_ll;                    // see huge_planes
+
+    // A call to wtconv_prefetch_ahead (runtime/prefetch_ahead.cpp) per
+    // output tile of kStencilPixels pixels, x the tile's index: it prefetches
+    // the input and output lines the pipeline reads and writes a few rows
+    // later. Halide's own prefetch emits prefetchnta, whose lines skip L2
+    // (PERFORMANCE.md, step 42). The call takes the buffers themselves, as
+    // the pipeline's arguments `input.buffer` and `output.buffer`.
+    Func prefetch_ahead(const Vars &v) {
+        using namespace Halide::Internal;
+        const Halide::Type buffer = Halide::type_of<halide_buffer_t *>();
+        const Halide::ImageParam in_param = input;
+        const OutputImageParam out_param = output;
+        Expr in = Variable::make(buffer, in_param.name() + ".buffer", in_param.parameter());
+        Expr out = Variable::make(buffer, out_param.name() + ".buffer", out_param.parameter());
+        Func token("prefetch_ahead");
+        token(v.x, v.y, v.n) = Call::make(Halide::Int(32), "wtconv_prefetch_ahead",
+                                          {in, out, v.x * kStencilPixels, kStencilPixels, v.y, v.n}, Call::Extern);
+        return token;
+    }
 
     // The hand CPU schedules (schedules/cpu_schedules.h) place the Funcs.
     bool hand_cpu_schedule() const { return !using_autoscheduler() && !get_target().has_gpu_feature(); }

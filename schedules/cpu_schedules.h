@@ -43,6 +43,9 @@ struct FusedFuncs {
     // band, which level 3 reads over the whole plane.
     size_t strip_levels = 0;
     Halide::Func level_two_ll;
+    // Channel-blocked large-plane variants: the token of the prefetch call
+    // per output tile (the generator's prefetch_ahead), or undefined.
+    Halide::Func prefetch_ahead;
     // The kernel size k (a run-time value): the Haar schedules give the
     // convs a copy for k == kUnrolledKernel with taps unrolled.
     Halide::Expr kernel;
@@ -455,6 +458,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // put them on the heap, one allocation per tile (16 384 per 512 x
         // 512 forward; PERFORMANCE.md, step 41).
         f.base.in().store_in(Halide::MemoryType::Stack);
+        if (f.prefetch_ahead.defined()) f.prefetch_ahead.compute_at(per_tile).store_in(Halide::MemoryType::Stack);
     } else {
         accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
                                 channels_last_tile(f.typical_width, 0));
