@@ -216,9 +216,12 @@ public:
         Expr sum = base(v.x, v.y, v.c, v.n) + idwt[0](v.x, v.y, v.c, v.n);
         Func prefetch_token;
         if (large_planes && channel_blocked && !huge_planes && hand_cpu_schedule()) {
-            // The call always returns 0; testing it keeps it alive (a blend
-            // per output vector). Huge planes come from DRAM, where it gained
-            // nothing (1024 x 1024 1.00-1.03; PERFORMANCE.md, step 42).
+            // The call always returns 0; testing it keeps it alive. Halide
+            // folds the select into an added select(token == 0, 0, 1): a
+            // broadcast and an add per output vector, and a sum of -0.0
+            // comes out +0.0 (equal values). Huge planes come from DRAM,
+            // where it gained nothing (1024 x 1024 1.00-1.03; PERFORMANCE.md,
+            // step 42).
             prefetch_token = prefetch_ahead(v);
             sum = Halide::select(prefetch_token(v.x / kStencilPixels, v.y, v.n) == 0, sum, sum + 1.0f);
         }
@@ -309,8 +312,10 @@ private:
     // output tile of kStencilPixels pixels, x the tile's index: it prefetches
     // the input and output lines the pipeline reads and writes a few rows
     // later. Halide's own prefetch emits prefetchnta, whose lines skip L2
-    // (PERFORMANCE.md, step 42). The call takes the buffers themselves, as
-    // the pipeline's arguments `input.buffer` and `output.buffer`.
+    // (PERFORMANCE.md, step 42). The call takes the pipeline's own buffer
+    // arguments, named after their parameters (`input.buffer`; the output's
+    // is `output$1.buffer` and so on in the second and later targets of a
+    // multi-target build).
     Func prefetch_ahead(const Vars &v) {
         using namespace Halide::Internal;
         const Halide::Type buffer = Halide::type_of<halide_buffer_t *>();
