@@ -2,6 +2,7 @@
 
 #include "cpu_isa.h"
 #include "scratch_allocator.h"
+#include "thread_pool.h"
 
 #include "../schedules/variant_limits.h"
 
@@ -88,6 +89,7 @@ void install_error_handler() {
         halide_set_error_handler(keep_halide_error);
         install_isa_cap();
         install_scratch_allocator();
+        install_thread_pool();
     });
 }
 
