@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI, after tools/test.sh: the test suite built with AddressSanitizer and
-# UndefinedBehaviorSanitizer, then the libFuzzer target of the safetensors
+# UndefinedBehaviorSanitizer (and the thread pool's suite with
+# ThreadSanitizer), then the libFuzzer target of the safetensors
 # parser for WTCONV_FUZZ_SECONDS (default 60). Both must be clean.
 #
 # The sanitized suite lives in the same build folder as tools/test.sh's: the
@@ -14,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$("$root/tools/configure.sh" "$@" | tail -n 1)"
 export PATH="$root/.venv/bin:$PATH"
 
-echo "[sanitize] building the ASan+UBSan copies of the runtime, the wtconv command and the test suites"
+echo "[sanitize] building the ASan+UBSan copies of the runtime, the wtconv command and the test suites (and a TSan one of the thread pool's)"
 cmake --build "$build" -j 2 --target wtconv_sanitized
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:check_initialization_order=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
