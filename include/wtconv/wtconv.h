@@ -184,7 +184,10 @@ public:
     std::array<int64_t, 4> output_shape(const std::array<int64_t, 4> &input_shape) const;
 
     // y = layer(x). x: [N, C, H, W]; y: [N, C, (H-1)/s+1, (W-1)/s+1]; x and
-    // y must not overlap. Safe to call from several threads at once.
+    // y must not overlap. Safe to call from several threads at once (while
+    // one call's parallel loop has the library's worker threads, a loop of
+    // a concurrent call runs on its calling thread alone; docs/DESIGN.md,
+    // "Runtime").
     void forward(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
     // The pipeline and CPU variant that forward(.., path) runs for an input
