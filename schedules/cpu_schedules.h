@@ -532,13 +532,21 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     }
 }
 
+// Pixel tiles per parallel task of the repack to channels-last: a task of
+// one tile (a vector of pixels by all channels) took longer to hand out
+// than to run. 8 tiles: 0.65-0.87 of one tile's time on the stage shapes,
+// 0.36 on a 512 x 512 plane of 16 channels (PERFORMANCE.md, step 44).
+constexpr int kRepackTilesPerTask = 8;
+
 // Repack between NCHW and channels-last, as a (pixel, c, n) transpose:
 // square tiles of one vector of pixels by one vector of channels, read
 // along the source's contiguous dimension into registers and written along
 // the destination's, so the transpose is register shuffles, not gathers.
 // Each parallel task writes one contiguous stretch of the destination (a
-// run of pixels in channels-last, a block of whole planes in NCHW): tasks
-// interleaved within the same planes ran 2-5x slower on two threads.
+// run of kRepackTilesPerTask tiles' pixels in channels-last, a block of
+// whole planes in NCHW): tasks interleaved within the same planes ran 2-5x
+// slower on two threads, and NCHW tasks of part of a plane (runs of 32
+// tiles) 1.1-1.6x slower than whole planes.
 // The tiles are shifted inwards at the edges: both the pixel and channel
 // extents must be at least one vector (the runtime repacks only such tensors).
 inline void schedule_repack_cpu(Halide::Func output, Halide::Func read, const Halide::Var &pixel,
@@ -546,10 +554,15 @@ inline void schedule_repack_cpu(Halide::Func output, Halide::Func read, const Ha
                                 const Halide::Target &target) {
     using Halide::TailStrategy;
     const int V = target.natural_vector_size<float>();
-    Halide::Var po("po"), pi("pi"), co("co"), ci("ci"), task("task");
+    Halide::Var po("po"), pi("pi"), co("co"), ci("ci"), pt("pt"), task("task");
     output.tile(pixel, c, po, co, pi, ci, V, V, TailStrategy::ShiftInwards);
     if (to_channels_last) {
-        output.reorder(ci, pi, co, po, n).vectorize(ci).unroll(pi).fuse(po, n, task).parallel(task);
+        output.reorder(ci, pi, co, po, n)
+            .vectorize(ci)
+            .unroll(pi)
+            .split(po, pt, po, kRepackTilesPerTask, TailStrategy::GuardWithIf)
+            .fuse(pt, n, task)
+            .parallel(task);
         read.compute_at(output, co);
     } else {
         output.reorder(pi, ci, po, co, n).vectorize(pi).unroll(ci).fuse(co, n, task).parallel(task);
