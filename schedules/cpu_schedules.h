@@ -534,7 +534,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
 
 // Pixel tiles per parallel task of the repack to channels-last: a task of
 // one tile (a vector of pixels by all channels) took longer to hand out
-// than to run. 8 tiles: 0.65-0.87 of one tile's time on the stage shapes,
+// than to run. 8 tiles: 0.64-0.89 of one tile's time on the stage shapes,
 // 0.36 on a 512 x 512 plane of 16 channels (PERFORMANCE.md, step 44).
 constexpr int kRepackTilesPerTask = 8;
 
