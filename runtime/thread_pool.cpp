@@ -1,6 +1,9 @@
 #include "thread_pool.h"
 
+#include "wtconv/wtconv.h"  // Error
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 
@@ -20,14 +23,19 @@ inline void cpu_relax() {
 #endif
 }
 
-// A positive integer from the environment, or `fallback` (unset, empty or
-// not a number).
-long env_long(const char *name, long fallback, long lowest) {
+// A whole number of at least `lowest` from the environment, or `fallback`
+// where the variable is unset or empty; anything else is an error that
+// names the variable (as WTCONV_CPU_ISA's, cpu_isa.cpp).
+long env_whole_number(const char *name, long fallback, long lowest) {
     const char *text = std::getenv(name);
     if (text == nullptr || *text == '\0') return fallback;
     char *end = nullptr;
+    errno = 0;
     const long value = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || value < lowest) return fallback;
+    if (end == text || *end != '\0' || errno == ERANGE || value < lowest) {
+        throw Error(std::string("environment variable ") + name + " is '" + text + "': expected a whole number of " +
+                    std::to_string(lowest) + " or more");
+    }
     return value;
 }
 
@@ -141,11 +149,18 @@ int SpinPool::run(void *user_context, halide_task_t task, int min, int size, uin
 
 int configured_threads() {
     const long hardware = std::max(1u, std::thread::hardware_concurrency());
-    return int(std::min(env_long("HL_NUM_THREADS", hardware, 1), 256L));
+    return int(std::min(env_whole_number("HL_NUM_THREADS", hardware, 1), long(kMaxThreads)));
 }
 
 std::chrono::microseconds configured_spin() {
-    return std::chrono::microseconds(env_long("WTCONV_SPIN_US", kDefaultSpinMicros, 0));
+    return std::chrono::microseconds(env_whole_number("WTCONV_SPIN_US", kDefaultSpinMicros, 0));
+}
+
+bool configured_halide_pool() {
+    const char *text = std::getenv("WTCONV_THREAD_POOL");
+    if (text == nullptr || *text == '\0' || std::string(text) == "spin") return false;
+    if (std::string(text) == "halide") return true;
+    throw Error(std::string("environment variable WTCONV_THREAD_POOL is '") + text + "': expected spin or halide");
 }
 
 namespace {
@@ -162,13 +177,11 @@ int pool_do_par_for(void *user_context, halide_task_t task, int min, int size, u
 
 }  // namespace
 
-bool configured_halide_pool() {
-    const char *text = std::getenv("WTCONV_THREAD_POOL");
-    return text != nullptr && std::string(text) == "halide";
-}
-
 void install_thread_pool() {
     if (configured_halide_pool()) return;
+    // Built here, so that a malformed setting throws from the forward that
+    // installs the pool, not from inside a Halide pipeline's parallel loop.
+    process_pool();
     halide_set_custom_do_par_for(pool_do_par_for);
 }
 

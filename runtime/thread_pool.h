@@ -8,13 +8,15 @@
 // oneDNN's among them, do the same), so that back-to-back forwards find
 // them awake, and sleep after that.
 //
-// Settings, read once when the first pipeline runs:
+// Settings, read once when the first pipeline runs (a malformed value is a
+// wtconv::Error that names the variable; unset or empty: the default):
 // - HL_NUM_THREADS (Halide's own variable): threads per parallel loop,
-//   the calling thread included (default: the machine's hardware threads).
+//   the calling thread included (default: the machine's hardware threads;
+//   at most kMaxThreads, as Halide's pool).
 // - WTCONV_SPIN_US: how long an idle worker spins before it sleeps, in
 //   microseconds (default kDefaultSpinMicros; 0 sleeps at once).
-// - WTCONV_THREAD_POOL=halide: Halide's own pool instead (for programs
-//   that size it with halide_set_num_threads; any other value: this one).
+// - WTCONV_THREAD_POOL: spin (default, this pool) or halide (Halide's own
+//   pool, for programs that size it with halide_set_num_threads).
 #pragma once
 
 #include "HalideRuntime.h"
@@ -30,6 +32,7 @@
 namespace wtconv::detail {
 
 constexpr int kDefaultSpinMicros = 1000;
+constexpr int kMaxThreads = 256;
 
 // A pool of `threads - 1` workers; the calling thread runs tasks too.
 // One parallel loop at a time: a loop started while another is running
@@ -93,7 +96,8 @@ int configured_threads();
 // Idle workers' spin from WTCONV_SPIN_US, else kDefaultSpinMicros.
 std::chrono::microseconds configured_spin();
 
-// True where WTCONV_THREAD_POOL is "halide".
+// True where WTCONV_THREAD_POOL is "halide", false where it is "spin",
+// unset or empty.
 bool configured_halide_pool();
 
 // Runs the pipelines' parallel loops on one process-wide SpinPool (built

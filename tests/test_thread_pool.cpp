@@ -3,6 +3,8 @@
 // workers that have gone to sleep, and the settings from the environment.
 #include "thread_pool.h"
 
+#include "wtconv/wtconv.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -155,35 +158,51 @@ TEST(SpinPool, ManyShortLoopsInARow) {
     }
 }
 
+// A setting the environment gets wrong throws an error naming the variable.
+template<typename Read>
+void expect_rejected(const char *name, const char *value, Read read) {
+    ::setenv(name, value, 1);
+    try {
+        read();
+        ADD_FAILURE() << name << "='" << value << "' was accepted";
+    } catch (const wtconv::Error &e) {
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(std::string("'") + value + "'"), std::string::npos) << e.what();
+    }
+    ::unsetenv(name);
+}
+
 TEST(SpinPool, SettingsFromTheEnvironment) {
+    using namespace wtconv::detail;
     const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
     ::unsetenv("HL_NUM_THREADS");
-    EXPECT_EQ(wtconv::detail::configured_threads(), int(hardware));
+    EXPECT_EQ(configured_threads(), int(hardware));
+    ::setenv("HL_NUM_THREADS", "", 1);
+    EXPECT_EQ(configured_threads(), int(hardware));
     ::setenv("HL_NUM_THREADS", "3", 1);
-    EXPECT_EQ(wtconv::detail::configured_threads(), 3);
-    for (const char *bad : {"0", "-2", "many", "4x", ""}) {
-        ::setenv("HL_NUM_THREADS", bad, 1);
-        EXPECT_EQ(wtconv::detail::configured_threads(), int(hardware)) << "'" << bad << "'";
+    EXPECT_EQ(configured_threads(), 3);
+    ::setenv("HL_NUM_THREADS", "100000", 1);
+    EXPECT_EQ(configured_threads(), kMaxThreads);
+    for (const char *bad : {"0", "-2", "many", "4x", "99999999999999999999999"}) {
+        expect_rejected("HL_NUM_THREADS", bad, configured_threads);
     }
-    ::unsetenv("HL_NUM_THREADS");
 
     ::unsetenv("WTCONV_SPIN_US");
-    EXPECT_EQ(wtconv::detail::configured_spin().count(), wtconv::detail::kDefaultSpinMicros);
+    EXPECT_EQ(configured_spin().count(), kDefaultSpinMicros);
     ::setenv("WTCONV_SPIN_US", "0", 1);
-    EXPECT_EQ(wtconv::detail::configured_spin().count(), 0);
+    EXPECT_EQ(configured_spin().count(), 0);
     ::setenv("WTCONV_SPIN_US", "250", 1);
-    EXPECT_EQ(wtconv::detail::configured_spin().count(), 250);
-    ::setenv("WTCONV_SPIN_US", "-1", 1);
-    EXPECT_EQ(wtconv::detail::configured_spin().count(), wtconv::detail::kDefaultSpinMicros);
+    EXPECT_EQ(configured_spin().count(), 250);
+    for (const char *bad : {"-1", "1ms", " "}) expect_rejected("WTCONV_SPIN_US", bad, configured_spin);
     ::unsetenv("WTCONV_SPIN_US");
 
     ::unsetenv("WTCONV_THREAD_POOL");
-    EXPECT_FALSE(wtconv::detail::configured_halide_pool());
+    EXPECT_FALSE(configured_halide_pool());
     ::setenv("WTCONV_THREAD_POOL", "halide", 1);
-    EXPECT_TRUE(wtconv::detail::configured_halide_pool());
+    EXPECT_TRUE(configured_halide_pool());
     ::setenv("WTCONV_THREAD_POOL", "spin", 1);
-    EXPECT_FALSE(wtconv::detail::configured_halide_pool());
-    ::unsetenv("WTCONV_THREAD_POOL");
+    EXPECT_FALSE(configured_halide_pool());
+    for (const char *bad : {"Halide", "openmp"}) expect_rejected("WTCONV_THREAD_POOL", bad, configured_halide_pool);
 }
 
 }  // namespace
