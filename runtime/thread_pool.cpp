@@ -114,7 +114,7 @@ int SpinPool::run_part(void *user_context, halide_task_t task, int min, int size
     min_ = min;
     first_error_.store(0, std::memory_order_relaxed);
     unfinished_.store(size, std::memory_order_relaxed);
-    const uint64_t generation = generation_of(claims_.load(std::memory_order_relaxed)) + 1;
+    const uint64_t generation = next_generation(generation_of(claims_.load(std::memory_order_relaxed)));
     claims_.store(word(generation, uint64_t(size), 0));  // publishes the fields above
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mutex_);

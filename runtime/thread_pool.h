@@ -64,6 +64,12 @@ private:
         return generation << (2 * kIndexBits) | size << kIndexBits | next;
     }
     static uint64_t generation_of(uint64_t w) { return w >> (2 * kIndexBits); }
+    // The loop after `generation`, wrapping within the word's 24 generation
+    // bits (unwrapped, loop 2^24 would publish generation 0 and its caller,
+    // claiming for 2^24, would leave every task to the workers).
+    static uint64_t next_generation(uint64_t generation) {
+        return (generation + 1) & ((uint64_t(1) << (64 - 2 * kIndexBits)) - 1);
+    }
 
     // Claims the next task of loop `generation`: false once it has none
     // left (or a newer loop has started).
