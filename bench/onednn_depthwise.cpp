@@ -68,8 +68,11 @@ OneDnnDepthwise::OneDnnDepthwise(int n, int c, int h, int w, int k) : impl_(new 
     // candidate the choice for 1x32x512x512 changed from run to run
     // (nChw16c at 3.50 ms once, nhwc at 4.58 and 5.75 ms in the two runs
     // after it; PERFORMANCE.md, 18:55 table).
+    // nChw8c: the blocked layout of oneDNN's AVX2 kernels (nChw16c is its
+    // AVX-512 one); both are raced on every machine.
     std::vector<Candidate> candidates;
-    for (auto [layout, label] : {std::pair{tag::any, "any"}, {tag::nhwc, "nhwc"}, {tag::nChw16c, "nChw16c"}}) {
+    for (auto [layout, label] : {std::pair{tag::any, "any"}, {tag::nhwc, "nhwc"}, {tag::nChw16c, "nChw16c"},
+                                 {tag::nChw8c, "nChw8c"}}) {
         candidates.push_back(make(impl_->engine, n, c, h, w, k, layout, label));
     }
     std::vector<double> score(candidates.size(), 1e30);

@@ -350,7 +350,8 @@ private:
         if (fixed_plane) {
             int width = typical_plane;
             for (int l = 0; l < level; l++) width = (width + 1) / 2;
-            if (width <= channels_last_tile(typical_plane, level)) cols = source.w;
+            const int task_vectors = channels_last_task_vectors(get_target(), haar, typical_plane, large_planes);
+            if (width <= channels_last_register_tile(typical_plane, level, task_vectors, get_target())) cols = source.w;
         }
         return {source.h, cols};
     }

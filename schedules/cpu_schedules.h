@@ -283,6 +283,14 @@ inline int channels_last_tile(int typical_width, int level) {
     return all_band_tiles(typical_width, level) ? 2 : pixel_tile(typical_width >> level);
 }
 
+// A channels-last task's channels are whole cache lines (kLineFloats
+// floats, 64 bytes), never part of one: with tasks of one AVX2 vector (8
+// channels) the two threads wrote the two halves of each output line at
+// the same time (tasks 2i and 2i + 1 run side by side), and the output's
+// stores took 15 % of an 8x96x56x56 forward (PERFORMANCE.md, step 45).
+// One line is one AVX-512 vector, two AVX2 vectors, four SSE or NEON ones.
+constexpr int kLineFloats = 16;
+
 // Planes of at most kSmallPlaneWidth^2 pixels (the 7x7 and 14x14 stages of
 // WTConvNeXt) run tasks of two channel vectors in the Haar variants tuned
 // for such planes (stride 1): a task's dozen small loop nests over 2- to
@@ -292,6 +300,42 @@ inline int channels_last_tile(int typical_width, int level) {
 // (PERFORMANCE.md, step 26). The copy makes these variants compile 2-2.6x
 // longer.
 constexpr int kSmallPlaneWidth = 16;
+
+// The channel vectors of a channels-last task: one line, or in the Haar
+// variants tuned for small planes at least two vectors.
+inline int channels_last_line_vectors(const Halide::Target &target) {
+    return std::max(1, kLineFloats / target.natural_vector_size<float>());
+}
+inline int channels_last_task_vectors(const Halide::Target &target, bool haar, int typical_width, bool strips) {
+    const bool small_plane_tasks = haar && typical_width <= kSmallPlaneWidth && !strips;
+    return std::max(channels_last_line_vectors(target), small_plane_tasks ? 2 : 1);
+}
+
+// The most accumulator vectors a conv's register tile holds: with 32
+// vector registers (AVX-512, NEON) 16; with 16 (AVX2, SSE) 8, which leaves
+// registers for the weights and the inputs each taps row loads. On AVX2,
+// 14 (7-pixel tiles of two vectors) spilled: 1.5-1.9x slower on the 56x56
+// and 28x28 stages, and no faster on 7x7 (PERFORMANCE.md, step 45).
+inline int accumulator_budget(const Halide::Target &target) {
+    const bool sixteen_registers = target.arch == Halide::Target::X86 && !target.has_feature(Halide::Target::AVX512);
+    return sixteen_registers ? 8 : 16;
+}
+
+// channels_last_tile within the accumulator budget, for tasks of
+// `task_vectors` channel vectors: the largest tile that fits, preferring
+// one that divides the level's typical width (the RoundUp split then
+// computes no padding).
+inline int channels_last_register_tile(int typical_width, int level, int task_vectors, const Halide::Target &target) {
+    const int tile = channels_last_tile(typical_width, level);
+    const int vectors = task_vectors * (all_band_tiles(typical_width, level) ? 4 : 1);
+    const int most = std::max(1, accumulator_budget(target) / vectors);
+    if (tile <= most) return tile;
+    const int width = std::max(1, typical_width >> level);
+    for (int t = most; t > most / 2; t--) {
+        if (width % t == 0) return t;
+    }
+    return most;
+}
 
 // Tasks per parallel iteration in the variants tuned for small planes: a
 // 7x7 task of one channel vector takes about a microsecond, and Halide's
@@ -434,17 +478,26 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             s.split(v.x, xo, xi, 2, TailStrategy::GuardWithIf).reorder(ci, xi, xo, v.y).unroll(xi);
         }
     };
-    // (Large-plane variants never run small planes.)
-    const ChannelVectors vectors{natural, f.haar && f.typical_width <= kSmallPlaneWidth && !strips};
-    if (vectors.several) {
-        tasks_of(f.output.specialize(channels >= 2 * natural && stride == 1 &&
+    // Tasks of one cache line of channels (kLineFloats), and in the
+    // variants tuned for small planes of task_vectors (more than a line
+    // only where a line is one vector). (Large-plane variants never run
+    // small planes.)
+    const int task_vectors = channels_last_task_vectors(target, f.haar, f.typical_width, strips);
+    const int line = channels_last_line_vectors(target) * natural;
+    const ChannelVectors vectors{natural, task_vectors > 1};
+    if (task_vectors * natural > line) {
+        tasks_of(f.output.specialize(channels >= task_vectors * natural && stride == 1 &&
                                      plane_pixels <= kSmallPlaneWidth * kSmallPlaneWidth),
-                 2 * natural, true);
+                 task_vectors * natural, true);
     }
-    tasks_of(f.output.specialize(channels >= natural && stride == 1), natural, true);
-    if (!f.stride_one_only) tasks_of(f.output.specialize(channels >= natural), natural, false);
-    f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one vector; "
+    tasks_of(f.output.specialize(channels >= line && stride == 1), line, true);
+    if (!f.stride_one_only) tasks_of(f.output.specialize(channels >= line), line, false);
+    f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one cache line (16); "
                              "the runtime runs such layers through the NCHW pipeline");
+    // Register tiles within the accumulator budget (channels_last_register_tile).
+    auto register_tile = [&](int level) {
+        return channels_last_register_tile(f.typical_width, level, task_vectors, target);
+    };
 
     // The base conv of one output row (its storage allocated once per
     // task), or in strips of one output tile.
@@ -452,7 +505,8 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     const Halide::LoopLevel per_strip = strips ? Halide::LoopLevel(f.output, yo) : per_task;
     if (strips) {
         const Halide::LoopLevel per_tile(f.output, xt);
-        accumulate_in_registers(f.base, per_tile, per_tile, v, vectors, kStencilPixels);
+        accumulate_in_registers(f.base, per_tile, per_tile, v, vectors,
+                                std::min(kStencilPixels, register_tile(0)));
         // A tile's sums (kStencilPixels pixels of one channel vector) on the
         // stack: their size is a min() of the row's remaining pixels, which
         // put them on the heap, one allocation per tile (16 384 per 512 x
@@ -460,8 +514,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         f.base.in().store_in(Halide::MemoryType::Stack);
         if (f.prefetch_ahead.defined()) f.prefetch_ahead.compute_at(per_tile).store_in(Halide::MemoryType::Stack);
     } else {
-        accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors,
-                                channels_last_tile(f.typical_width, 0));
+        accumulate_in_registers(f.base, Halide::LoopLevel(f.output, v.y), per_task, v, vectors, register_tile(0));
     }
     // Stride 1: neighbouring pixels at constant offsets (otherwise the
     // unrolled pixels' addresses are computed, and vectorized, one by one).
@@ -501,7 +554,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
         // Haar: the four bands of a pixel come from the same four input
         // pixels; computed together, they share those loads.
         if (f.haar) f.bands[i].reorder(v.c, v.b, v.x, v.y).unroll(v.b);
-        // Tiles sized for the level's typical width (channels_last_tile).
+        // Tiles sized for the level's typical width (channels_last_register_tile).
         // The sums of a level in strips feed only the IDWT of the strip.
         const int level = int(i) + 1;
         Halide::LoopLevel at = in_strips ? per_strip : per_task;
@@ -518,7 +571,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             f.idwt[i].split(v.y, row_pair, in_pair, 2, TailStrategy::RoundUp);
             at = Halide::LoopLevel(f.idwt[i], row_pair);
         }
-        accumulate_in_registers(f.band_conv[i], at, at, v, vectors, channels_last_tile(f.typical_width, level),
+        accumulate_in_registers(f.band_conv[i], at, at, v, vectors, register_tile(level),
                                 all_band_tiles(f.typical_width, level));
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
