@@ -7,8 +7,8 @@
 // against the double-precision reference.
 //
 //   wtconv_bench [--benchmark_* flags]   (e.g. --benchmark_filter=fused)
-//   WTCONV_PEAK_GFLOPS=x    the machine's FMA peak (default: measured at the
-//                           start, all threads, the widest vectors the CPU has)
+//   WTCONV_PEAK_GFLOPS=x    the machine's FMA peak (default: measured after
+//                           the benchmarks, all threads, the widest vectors the CPU has)
 //   WTCONV_BANDWIDTH_GBS=x  its memcpy bandwidth (default: measured, 64 MiB
 //                           per thread)
 #include "reference.h"  // tests/: the double-precision reference
@@ -229,10 +229,9 @@ int run(int argc, char **argv) {
     // changes between sessions: an AVX-512 Xeon, an AVX2 EPYC).
     const int threads = int(std::thread::hardware_concurrency());
     std::string isa = "given";
-    const double peak = std::getenv("WTCONV_PEAK_GFLOPS") ? env_or("WTCONV_PEAK_GFLOPS", 0)
-                                                          : wtconv::bench::widest_fma_peak_gflops(threads, &isa);
-    const double bandwidth = std::getenv("WTCONV_BANDWIDTH_GBS") ? env_or("WTCONV_BANDWIDTH_GBS", 0)
-                                                                 : wtconv::bench::memcpy_gbs(threads, size_t(64) << 20);
+    double peak = env_or("WTCONV_PEAK_GFLOPS", 0), bandwidth = env_or("WTCONV_BANDWIDTH_GBS", 0);
+    if (!(peak > 0)) peak = wtconv::bench::widest_fma_peak_gflops(threads, &isa);
+    if (!(bandwidth > 0)) bandwidth = wtconv::bench::memcpy_gbs(threads, size_t(64) << 20);
     std::printf("\nFMA peak %.1f GFLOP/s (%s, %d threads), memcpy %.1f GB/s\n", peak, isa.c_str(), threads, bandwidth);
     std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms). best = fastest fused layout; error = max over layouts of |fused - "
                 "reference| / |terms|;\nfloor = max(FLOPs at %.1f GFLOP/s, 8 bytes per element at %.1f GB/s)\n",
