@@ -3,7 +3,9 @@
 #include "HalideRuntime.h"
 #include "wtconv/wtconv.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <unistd.h>
 #include <vector>
 
 namespace wtconv::detail {
@@ -83,6 +85,15 @@ std::string dispatched_isa() {
         start = end + 1;
     }
     return name(Isa::sse41);
+}
+
+long l2_cache_bytes() {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    static const long bytes = std::max(0L, sysconf(_SC_LEVEL2_CACHE_SIZE));
+    return bytes;
+#else
+    return 0;
+#endif
 }
 
 }  // namespace wtconv::detail

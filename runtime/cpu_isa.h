@@ -18,4 +18,9 @@ void install_isa_cap();
 // The variant the dispatcher picks here: "avx512", "avx2" or "sse41".
 std::string dispatched_isa();
 
+// The L2 cache of one core, in bytes, as the C library reports it (cpuid
+// on x86 Linux); 0 where it does not know. The huge-plane variants' plane
+// threshold depends on it (schedules/variant_limits.h, kSmallL2Bytes).
+long l2_cache_bytes();
+
 }  // namespace wtconv::detail

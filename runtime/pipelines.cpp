@@ -37,7 +37,7 @@ struct FusedVariant {
     int levels;
     int plane;   // plane variants: N x N planes, k = kUnrolledKernel, stride 1 only; 0: any
     bool large;  // large-plane variants: more than kChannelsLastStripMinPixels pixels, stride 1 only
-    bool huge;   // huge-plane ones (large too): more than kChannelsLastHugeMinPixels pixels
+    bool huge;   // huge-plane ones (large too): more than huge_plane_min_pixels() pixels
     bool blocked;  // dense channel-blocked views only (dense_blocked_view)
     FusedFn fn;
     const char *name;
@@ -76,6 +76,28 @@ bool dense_blocked_view(const halide_buffer_t &b) {
 }
 
 thread_local const char *last_fused_variant = "";
+
+// On cores with less L2 cache than this (Zen 3: 512 KiB), the huge-plane
+// variants take every plane the large-plane ones would. There level 2's
+// whole-plane arrays (its band sums and IDWT: 800 KB a 16-channel task at
+// 224 x 224) leave L2 from about 180 x 180 on, and computing level 2 in
+// the strips keeps them out: 1024 x 1024 0.85-0.86 of the large-plane
+// variant, 224 x 224 and 512 x 512 0.89-1.06, about 0.96 on the whole
+// (PERFORMANCE.md, step 46). A 2 MB L2 (the AVX-512 Xeon) holds them up
+// to about 1355 x 1355 (kChannelsLastHugeMinPixels).
+constexpr long kSmallL2Bytes = 1L << 20;
+
+// The huge-plane variants' threshold (pixels) on this machine. Tests may
+// override it (set_huge_plane_min_pixels).
+int64_t huge_plane_threshold_override = -1;
+
+int64_t huge_plane_min_pixels() {
+    if (huge_plane_threshold_override >= 0) return huge_plane_threshold_override;
+    static const int64_t pixels = l2_cache_bytes() > 0 && l2_cache_bytes() < kSmallL2Bytes
+                                      ? int64_t(kChannelsLastStripMinPixels)
+                                      : int64_t(kChannelsLastHugeMinPixels);
+    return pixels;
+}
 
 // Halide reports errors through a process-wide handler (the default one
 // aborts); ours keeps the message for the thread that made the call.
@@ -256,7 +278,7 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
         if (v.blocked && !(dense_blocked_view(*x.raw_buffer()) && dense_blocked_view(*y.raw_buffer()))) return false;
         if (v.large) {
             const int64_t pixels = int64_t(x.dim(0).extent()) * x.dim(1).extent();
-            return pixels > (v.huge ? kChannelsLastHugeMinPixels : kChannelsLastStripMinPixels) && stride == 1;
+            return pixels > (v.huge ? huge_plane_min_pixels() : kChannelsLastStripMinPixels) && stride == 1;
         }
         if (v.plane == 0) return true;
         return x.dim(0).extent() == v.plane && x.dim(1).extent() == v.plane && y.dim(0).extent() == v.plane &&
@@ -284,6 +306,8 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
 }
 
 const char *last_fused_variant_name() { return last_fused_variant; }
+
+void set_huge_plane_min_pixels(int64_t pixels) { huge_plane_threshold_override = pixels; }
 
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y) {
     install_error_handler();

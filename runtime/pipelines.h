@@ -7,6 +7,7 @@
 #include "tensor_index.h"
 #include "weights.h"
 
+#include <cstdint>
 #include <string>
 
 namespace wtconv::detail {
@@ -56,6 +57,11 @@ std::string fused_levels_text(bool haar);
 // The fused variant this thread ran last (its generated name): what the
 // tests read to see that the dispatch took the variant they mean to cover.
 const char *last_fused_variant_name();
+
+// Tests only: the plane size (pixels) above which the huge-plane variants
+// run, instead of the machine's (schedules/variant_limits.h); -1 restores
+// it. Not thread-safe: set it before the forwards.
+void set_huge_plane_min_pixels(int64_t pixels);
 
 void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, const InputBuffer &x,
                OutputBuffer &y);

@@ -17,7 +17,9 @@ constexpr int kChannelsLastStripMinPixels = 1 << 14;
 // The channels-last huge-plane variants (large-plane variants with level 2
 // in the strips too) take planes of more than this many pixels (about
 // 1355 x 1355; stride 1): 1360 x 1360 0.94 of the large-plane variant,
-// 1280 x 1280 1.02 (PERFORMANCE.md, step 39).
+// 1280 x 1280 1.02 (PERFORMANCE.md, step 39). Cores with a small L2 run
+// them from kChannelsLastStripMinPixels on (runtime/pipelines.cpp,
+// kSmallL2Bytes).
 constexpr int kChannelsLastHugeMinPixels = 7 << 18;
 
 }  // namespace wtconv

@@ -4,6 +4,8 @@
 // filters, strides, odd, prime, 1x1 and large (strip-tiled) planes.
 #include "check_reference.h"
 
+#include "../schedules/variant_limits.h"
+
 #include <tuple>
 
 namespace wtconv::testing {
@@ -129,8 +131,8 @@ TEST(Exactness, ChannelBlockedVariants) {
         }
         // The tuned variants (hand-scheduled builds) come in pairs.
         EXPECT_EQ(ran[1].find("nchw16c"), std::string::npos) << ran[1];
-        const bool tuned =
-            ran[1].find("_large") != std::string::npos || ran[1].find("x" + std::to_string(W)) != std::string::npos;
+        const bool tuned = ran[1].find("_large") != std::string::npos || ran[1].find("_huge") != std::string::npos ||
+                           ran[1].find("x" + std::to_string(W)) != std::string::npos;
         if (tuned) EXPECT_NE(ran[0].find("nchw16c"), std::string::npos) << ran[0];
     }
 }
@@ -245,16 +247,27 @@ TEST(Exactness, LargeChannelsLastPlanes) {
     // Odd sizes, k = 5 (unrolled taps) and other kernels up to 13, one
     // level and up to five (levels 2 and deeper over the whole plane, their
     // band convs a row at a time; dense blocked tensors also prefetch).
+    // With three levels or more, each plane runs both the large-plane and
+    // the huge-plane variants (level 2 in the strips too; machines with a
+    // small L2 run them on every large plane, runtime/pipelines.cpp).
     Random rnd(11);
     for (auto [h, w] : {std::pair{131, 129}, {128, 128}, {97, 260}}) {
         for (int levels : {1, 2, 3, 4, 5}) {
             const int k = rnd.uniform(0, 1) ? 5 : rnd.uniform(2, 7);
             const int stride = levels == 2 ? rnd.uniform(2, 3) : 1;
             LayerSpec spec{rnd.uniform(16, 20), k, levels, stride, "db1", true};
-            SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
             RandomLayer layer = random_layer(spec, rnd);
-            for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
-                expect_layer_matches_reference(layer, 1, h, w, Path::automatic, rnd, layout);
+            for (bool huge : {false, true}) {
+                if (huge && levels < 3) continue;
+                SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w) +
+                             (huge ? " huge-plane threshold" : " large-plane threshold"));
+                detail::set_huge_plane_min_pixels(huge ? kChannelsLastStripMinPixels : kChannelsLastHugeMinPixels);
+                for (Layout layout : {Layout::channels_last, Layout::nchw16c}) {
+                    expect_layer_matches_reference(layer, 1, h, w, Path::automatic, rnd, layout);
+                    const std::string ran = detail::last_fused_variant_name();
+                    EXPECT_EQ(ran.find(huge ? "_large" : "_huge"), std::string::npos) << ran;
+                }
+                detail::set_huge_plane_min_pixels(-1);
             }
         }
     }
@@ -276,7 +289,7 @@ TEST(Exactness, LargeChannelsLastPlanes) {
 
 TEST(Exactness, HugeChannelsLastPlanes) {
     // Planes of more than 1.8 million pixels (kChannelsLastHugeMinPixels) with
-    // three levels or more run the huge-plane variants (level 2's bands in
+    // three levels or more run the huge-plane variants on every machine (level 2's bands in
     // the strips too, level 2's LL band over the whole plane for level 3)
     // in hand-scheduled builds: odd sizes (a partial last strip and tile),
     // k = 5 and another kernel, both channels-last layouts, a partial
