@@ -270,6 +270,7 @@ public:
             funcs.stride_one_only = fixed_plane || large_planes;
             if (large_planes) {
                 funcs.strip_rows = kChannelsLastStripRows;
+                funcs.plane_rows = output.dim(1).extent();
                 funcs.strip_levels = channels_last_strip_levels(L, huge_planes);
             }
             funcs.level_two_ll = level_two_ll;

@@ -37,6 +37,8 @@ struct FusedFuncs {
     // and level 2's DWT computes level_one_ll inline (in strips too when
     // level 2 is the last level: channels_last_strip_levels).
     Halide::Expr strip_rows;
+    // Large-plane variants: the output's rows (for the row bands).
+    Halide::Expr plane_rows;
     Halide::Func level_one_ll, level_one_ll_dwt;
     // Channels-last strips: how many levels are computed in them
     // (channels_last_strip_levels), and in huge-plane variants level 2's LL
@@ -81,6 +83,16 @@ constexpr int kStripMinPixels = 1 << 17;
 // window's rows monotonic only so. Two-level layers compute level 2 in
 // the strips too (channels_last_strip_levels).
 constexpr int kChannelsLastStripRows = 4;
+
+// The tasks of the large-plane variants are bands of rows: each channel
+// block's plane in kChannelsLastRowBands bands of whole strips, each band
+// with its own ring and its own pass for the whole-plane levels (over its
+// rows and their halo). A 16-channel layer then has two tasks, not one
+// that left the second thread idle (1x16x1024x1024 0.65 of one band), and
+// the tasks of 32 and 64 channels are small enough to even out between
+// two threads whose speed varies (512 x 512 0.90-0.97, 224 x 224
+// 0.91-0.96). Four bands were no faster than two (PERFORMANCE.md, step 47).
+constexpr int kChannelsLastRowBands = 2;
 
 // The levels the large-plane variants compute in strips: level 1, and with
 // two levels level 2 too (its bands sliding along the strips like level
@@ -437,6 +449,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     Halide::Var co("co"), ci("ci"), task("task"), group("group");
     Halide::Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), xt("xt"), xr("xr");
     const bool strips = f.strip_rows.defined();
+    Halide::Var yb("yb");
     // Full channel blocks, the last one shifted inwards: every scratch array
     // then has a constant channel extent. Layers with fewer channels than a
     // vector run the NCHW pipeline instead (the runtime sends them there,
@@ -446,9 +459,21 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     // known column parity (the pipeline's tensors start at 0) and the Haar
     // IDWT's sign selects and index halving fold away.
     auto tasks_of = [&](Halide::Stage s, int channels_per_task, bool pixel_pairs) {
-        s.split(v.c, co, ci, channels_per_task, TailStrategy::ShiftInwards)
-            .reorder(ci, v.x, v.y, co, v.n)
-            .fuse(co, v.n, task);
+        if (strips) {
+            // Large planes: a task is a band of rows (kChannelsLastRowBands)
+            // of a channel block, whole strips each.
+            const Halide::Expr band_rows = (f.plane_rows + kChannelsLastRowBands * f.strip_rows - 1) /
+                                           (kChannelsLastRowBands * f.strip_rows) * f.strip_rows;
+            s.split(v.c, co, ci, channels_per_task, TailStrategy::ShiftInwards)
+                .split(v.y, yb, v.y, band_rows, TailStrategy::GuardWithIf)
+                .reorder(ci, v.x, v.y, yb, co, v.n)
+                .fuse(co, v.n, task)
+                .fuse(yb, task, task);
+        } else {
+            s.split(v.c, co, ci, channels_per_task, TailStrategy::ShiftInwards)
+                .reorder(ci, v.x, v.y, co, v.n)
+                .fuse(co, v.n, task);
+        }
         const int most = max_task_group(f.typical_width);
         if (most > 1) {
             const Halide::Expr tasks = (channels + channels_per_task - 1) / channels_per_task * images;
