@@ -20,7 +20,7 @@ std::string dispatched_isa();
 
 // The L2 cache of one core, in bytes, as the C library reports it (cpuid
 // on x86 Linux); 0 where it does not know. The huge-plane variants' plane
-// threshold depends on it (schedules/variant_limits.h, kSmallL2Bytes).
+// threshold depends on it (runtime/pipelines.cpp, kSmallL2Bytes).
 long l2_cache_bytes();
 
 }  // namespace wtconv::detail

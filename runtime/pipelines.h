@@ -59,7 +59,7 @@ std::string fused_levels_text(bool haar);
 const char *last_fused_variant_name();
 
 // Tests only: the plane size (pixels) above which the huge-plane variants
-// run, instead of the machine's (schedules/variant_limits.h); -1 restores
+// run, instead of the machine's (huge_plane_min_pixels); -1 restores
 // it. Not thread-safe: set it before the forwards.
 void set_huge_plane_min_pixels(int64_t pixels);
 
