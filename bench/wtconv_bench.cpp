@@ -7,10 +7,11 @@
 // against the double-precision reference.
 //
 //   wtconv_bench [--benchmark_* flags]   (e.g. --benchmark_filter=fused)
-//   WTCONV_PEAK_GFLOPS=x    the machine's FMA peak (default: measured after
-//                           the benchmarks, all threads, the widest vectors the CPU has)
-//   WTCONV_BANDWIDTH_GBS=x  its memcpy bandwidth (default: measured, 64 MiB
-//                           per thread)
+//   WTCONV_PEAK_GFLOPS=x    the machine's FMA peak (default: measured before
+//                           and after the benchmarks, the larger kept; all
+//                           threads, the widest vectors the CPU has)
+//   WTCONV_BANDWIDTH_GBS=x  its memcpy bandwidth (default: measured the same
+//                           way, 64 MiB per thread)
 #include "reference.h"  // tests/: the double-precision reference
 #include "machine_ceilings.h"
 #include "onednn_depthwise.h"
@@ -18,6 +19,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -222,16 +224,23 @@ int run(int argc, char **argv) {
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    MedianCollector reporter;
-    benchmark::RunSpecifiedBenchmarks(&reporter);
 
     // The floors' ceilings, measured here unless given (the machine's kind
-    // changes between sessions: an AVX-512 Xeon, an AVX2 EPYC).
+    // changes between sessions: an AVX-512 Xeon, an AVX2 EPYC): before and
+    // after the benchmarks, the larger kept, so that a neighbour's burst
+    // at one moment does not lower the floors (they bound the hardware).
     const int threads = int(std::thread::hardware_concurrency());
     std::string isa = "given";
-    double peak = env_or("WTCONV_PEAK_GFLOPS", 0), bandwidth = env_or("WTCONV_BANDWIDTH_GBS", 0);
-    if (!(peak > 0)) peak = wtconv::bench::widest_fma_peak_gflops(threads, &isa);
-    if (!(bandwidth > 0)) bandwidth = wtconv::bench::memcpy_gbs(threads, size_t(64) << 20);
+    const double given_peak = env_or("WTCONV_PEAK_GFLOPS", 0), given_bandwidth = env_or("WTCONV_BANDWIDTH_GBS", 0);
+    double peak = given_peak, bandwidth = given_bandwidth;
+    auto measure_ceilings = [&] {
+        if (!(given_peak > 0)) peak = std::max(peak, wtconv::bench::widest_fma_peak_gflops(threads, &isa));
+        if (!(given_bandwidth > 0)) bandwidth = std::max(bandwidth, wtconv::bench::memcpy_gbs(threads, size_t(64) << 20));
+    };
+    measure_ceilings();
+    MedianCollector reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    measure_ceilings();
     std::printf("\nFMA peak %.1f GFLOP/s (%s, %d threads), memcpy %.1f GB/s\n", peak, isa.c_str(), threads, bandwidth);
     std::printf("\nWTConv2d forward, k = %d, Haar, medians (ms). best = fastest fused layout; error = max over layouts of |fused - "
                 "reference| / |terms|;\nfloor = max(FLOPs at %.1f GFLOP/s, 8 bytes per element at %.1f GB/s)\n",

@@ -17,8 +17,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <mutex>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>  // streaming stores (copy_channel_blocks)
+#endif
 
 // The fused variants, declared from the generated table (CMake names them).
 #define WTCONV_FUSED_VARIANT(haar, channels_last, levels, plane, large, huge, blocked, fn)       \
@@ -208,8 +214,67 @@ BasicTensor<T> channel_block_view(const BasicTensor<T> &t, int64_t b) {
 
 }  // namespace
 
+bool channels_last_whole_blocks(const ConstTensor &t) {
+    return !channel_blocked(t) && t.strides[1] == 1 && t.shape[1] % kChannelBlock == 0;
+}
+
+namespace {
+
+// One row (image n, row y) of every block per task: 64-byte copies, the
+// plain view's pixels read in order, one write stream per block. Aligned
+// destinations take streaming stores, which skip reading the lines they
+// overwrite: the routed tensors (4 MB and more) leave the cache anyway
+// (160 x 160 to 512 x 512: 0.92-0.93 of the forward with plain copies;
+// PERFORMANCE.md, step 48).
+struct BlockCopy {
+    ConstTensor from;
+    Tensor to;
+};
+
+int copy_block_rows(void *, int row, uint8_t *closure) {
+    const BlockCopy &c = *reinterpret_cast<const BlockCopy *>(closure);
+    const int64_t H = c.from.shape[2], W = c.from.shape[3], n = row / H, y = row % H;
+    const int64_t from_pixel = c.from.strides[3], to_pixel = c.to.strides[3];
+    for (int64_t b = 0; b < c.from.shape[1] / kChannelBlock; b++) {
+        const float *src = c.from.data + offset_of(c.from, n, b * kChannelBlock, y, 0);
+        float *dst = c.to.data + offset_of(c.to, n, b * kChannelBlock, y, 0);
+#if defined(__SSE2__)
+        if (reinterpret_cast<uintptr_t>(dst) % 16 == 0 && to_pixel % 4 == 0) {
+            for (int64_t x = 0; x < W; x++) {
+                const float *s = src + x * from_pixel;
+                float *d = dst + x * to_pixel;
+                for (int i = 0; i < kChannelBlock; i += 4) _mm_stream_ps(d + i, _mm_loadu_ps(s + i));
+            }
+            continue;
+        }
+#endif
+        for (int64_t x = 0; x < W; x++) {
+            std::memcpy(dst + x * to_pixel, src + x * from_pixel, kChannelBlock * sizeof(float));
+        }
+    }
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+    return 0;
+}
+
+}  // namespace
+
+bool copy_channel_blocks(const ConstTensor &from, const Tensor &to) {
+    if (from.shape != to.shape || channel_blocked(from) == channel_blocked(to)) return false;
+    if (!channels_last_whole_blocks(channel_blocked(from) ? ConstTensor(to) : from)) return false;
+    const int64_t rows = from.shape[0] * from.shape[2];
+    if (rows > std::numeric_limits<int>::max()) return false;
+    install_error_handler();  // and the thread pool
+    BlockCopy c{from, to};
+    check(halide_do_par_for(nullptr, copy_block_rows, 0, int(rows), reinterpret_cast<uint8_t *>(&c)),
+          "copy_channel_blocks");
+    return true;
+}
+
 bool repack_layout(const ConstTensor &from, const Tensor &to) {
     if (from.shape != to.shape) return false;
+    if (copy_channel_blocks(from, to)) return true;
     if (channel_blocked(from) || channel_blocked(to)) {
         // NCHW <-> channel-blocked, whole blocks only: each block is an
         // NCHW <-> channels-last repack of 16 channels.
@@ -308,6 +373,23 @@ void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, c
 const char *last_fused_variant_name() { return last_fused_variant; }
 
 void set_huge_plane_min_pixels(int64_t pixels) { huge_plane_threshold_override = pixels; }
+
+namespace {
+
+// About 157 x 157: 160 x 160 and larger planes ran 0.88-0.94 of the
+// channels-last pipeline's time, 130 x 130 and 136 x 136 1.06-1.12 (the
+// copies cost more than the blocked pipeline saves; PERFORMANCE.md, step 48).
+constexpr int64_t kChannelsLastViaBlockedMinPixels = int64_t(3) << 13;
+int64_t channels_last_via_blocked_override = -1;
+
+}  // namespace
+
+int64_t channels_last_via_blocked_min_pixels() {
+    return channels_last_via_blocked_override >= 0 ? channels_last_via_blocked_override
+                                                   : int64_t(kChannelsLastViaBlockedMinPixels);
+}
+
+void set_channels_last_via_blocked_min_pixels(int64_t pixels) { channels_last_via_blocked_override = pixels; }
 
 void run_staged(const PreparedWeights &w, int stride, const InputBuffer &x, OutputBuffer &y) {
     install_error_handler();

@@ -44,6 +44,15 @@ int nchw_via_channels_last_max_pixels();
 // blocks: one such transpose per block. Returns false, copying nothing, for any
 // other pair of views.
 bool repack_layout(const ConstTensor &from, const Tensor &to);
+// Copies `from` into `to` (same shape) when one is channel-blocked and the
+// other a plain channels-last view of whole blocks (unit channel stride, a
+// multiple of 16 channels, any pixel, row and image strides): 16 contiguous
+// floats per pixel and block, rows in parallel. Returns false, copying
+// nothing, for any other pair. repack_layout tries it first.
+bool copy_channel_blocks(const ConstTensor &from, const Tensor &to);
+// Whether `t` is such a plain channels-last view: unit channel stride, a
+// multiple of 16 channels (each block's channels of a pixel contiguous).
+bool channels_last_whole_blocks(const ConstTensor &t);
 // Whether repack_layout can take `t` in that layout: contiguous planes of
 // pixels, at least one full vector of pixels and of channels.
 bool repackable(const ConstTensor &t, bool channels_last);
@@ -62,6 +71,15 @@ const char *last_fused_variant_name();
 // run, instead of the machine's (huge_plane_min_pixels); -1 restores
 // it. Not thread-safe: set it before the forwards.
 void set_huge_plane_min_pixels(int64_t pixels);
+
+// Channels-last layers of more than 16 channels, whole blocks of them,
+// whose planes have more than this many pixels run the channel-blocked
+// pipeline, copied into nChw16c on the way in and out (Layer::variant_for).
+// A channels-last task reads one block's 64 bytes of each pixel, a stride
+// of C floats: on large planes that ran 1.5-1.9x the blocked pipeline's
+// time (docs/PERFORMANCE.md, step 48). Tests may override it (-1 restores).
+int64_t channels_last_via_blocked_min_pixels();
+void set_channels_last_via_blocked_min_pixels(int64_t pixels);
 
 void run_fused(const PreparedWeights &w, bool haar, Layout layout, int stride, const InputBuffer &x,
                OutputBuffer &y);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <thread>
 
 namespace wtconv::testing {
@@ -206,6 +207,34 @@ TEST(Variants, SmallNchwPlanesRunChannelsLast) {
                           "tensor y (output) has shape [1, 16, 6, 7]");
 }
 
+// Large channels-last planes of more than one whole block of channels run
+// the channel-blocked pipeline (the tensors copied block by block); 16
+// channels, a partial block, small planes, the staged path and a
+// channels-last output view of another layout do not.
+TEST(Variants, LargeChannelsLastPlanesRunBlocked) {
+    Random rnd(42);
+    const int64_t least = detail::channels_last_via_blocked_min_pixels() + 1;
+    const int64_t H = 128, W = (least + H - 1) / H;
+    Layer layer32 = random_layer({32, 5, 3, 1, "db1", true}, rnd).make_layer();
+    Layer layer16 = random_layer({16, 5, 3, 1, "db1", true}, rnd).make_layer();
+    Layer layer24 = random_layer({24, 5, 3, 1, "db1", true}, rnd).make_layer();
+    std::vector<float> in(size_t(32) * H * W), out(in.size());
+    auto layout_of = [&](const Layer &l, int64_t C, int64_t h, int64_t w, Path p = Path::automatic) {
+        return l.variant_for(ConstTensor::nhwc(in.data(), 1, C, h, w), Tensor::nhwc(out.data(), 1, C, h, w), p).layout;
+    };
+    EXPECT_EQ(layout_of(layer32, 32, H, W), Layout::nchw16c);
+    EXPECT_EQ(layout_of(layer32, 32, H, W, Path::staged), Layout::nchw);
+    EXPECT_EQ(layout_of(layer32, 32, 64, 64), least > 64 * 64 ? Layout::channels_last : Layout::nchw16c);
+    EXPECT_EQ(layout_of(layer16, 16, H, W), Layout::channels_last);
+    EXPECT_EQ(layout_of(layer24, 24, H, W), Layout::channels_last);
+    // An NCHW output: the input's layout, channels-last, as it is.
+    EXPECT_EQ(layer32.variant_for(ConstTensor::nhwc(in.data(), 1, 32, H, W), Tensor::nchw(out.data(), 1, 32, H, W)).layout,
+              Layout::channels_last);
+    detail::set_channels_last_via_blocked_min_pixels(std::numeric_limits<int64_t>::max());
+    EXPECT_EQ(layout_of(layer32, 32, H, W), Layout::channels_last);
+    detail::set_channels_last_via_blocked_min_pixels(-1);
+}
+
 // The layout repack (a transpose of pixels x channels per image) against an
 // element-by-element copy, both ways, with channel and batch strides that
 // are not the dense ones; views it cannot take are refused untouched.
@@ -254,7 +283,39 @@ TEST(Repack, BothLayoutsAgainstAnElementCopy) {
                     }
         ASSERT_EQ(back, x);
     }
+    // Plain channels-last <-> channel-blocked, whole blocks: 16 contiguous
+    // floats per pixel and block, the plain view with spare channels per
+    // pixel and spare pixels per row (neither written), any plane size.
+    for (int trial = 0; trial < 4; trial++) {
+        const int64_t N = rnd.uniform(1, 3), C = 16 * rnd.uniform(1, 3), H = rnd.uniform(1, 20), W = rnd.uniform(1, 20);
+        const int64_t pixel = C + rnd.uniform(0, 3), row = W * pixel + rnd.uniform(0, 2) * pixel;
+        SCOPED_TRACE("channels-last blocks " + detail::shape_string(std::array<int64_t, 4>{N, C, H, W}) + " pixel stride " +
+                     std::to_string(pixel));
+        std::vector<float> plain = rnd.nonzero_vector(size_t(N * H * row)), blocked(size_t(N * C * H * W), 0.0f);
+        std::vector<float> back(plain.size(), -7.0f);
+        const ConstTensor P{plain.data(), {N, C, H, W}, {H * row, 1, row, pixel}};
+        const Tensor B = Tensor::nchw16c(blocked.data(), N, C, H, W);
+        ASSERT_TRUE(detail::repack_layout(P, B));
+        const Tensor Q{back.data(), P.shape, P.strides};
+        ASSERT_TRUE(detail::repack_layout(B, Q));
+        std::vector<bool> in_view(plain.size(), false);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t h = 0; h < H; h++)
+                    for (int64_t w = 0; w < W; w++) {
+                        const size_t at = size_t(detail::offset_of(P, n, c, h, w));
+                        in_view[at] = true;
+                        ASSERT_EQ(blocked[size_t(detail::offset_of(B, n, c, h, w))], plain[at]);
+                        ASSERT_EQ(back[at], plain[at]);
+                    }
+        for (size_t i = 0; i < back.size(); i++) {
+            if (!in_view[i]) ASSERT_EQ(back[i], -7.0f) << "wrote outside the channels-last view at " << i;
+        }
+    }
     std::vector<float> a(16 * 16 * 16, 1.0f), b(a.size(), 0.0f);
+    // Channels-last with a partial last block: element copies instead.
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nhwc(a.data(), 1, 24, 8, 8), Tensor::nchw16c(b.data(), 1, 24, 8, 8)));
+    EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw16c(a.data(), 1, 24, 8, 8), Tensor::nhwc(b.data(), 1, 24, 8, 8)));
     EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 15, 16, 16), Tensor::nhwc(b.data(), 1, 15, 16, 16)));
     // A partial last block, and blocked to blocked: element copies instead.
     EXPECT_FALSE(detail::repack_layout(ConstTensor::nchw(a.data(), 1, 12, 16, 16), Tensor::nchw16c(b.data(), 1, 12, 16, 16)));

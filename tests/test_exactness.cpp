@@ -6,6 +6,7 @@
 
 #include "../schedules/variant_limits.h"
 
+#include <limits>
 #include <tuple>
 
 namespace wtconv::testing {
@@ -284,6 +285,54 @@ TEST(Exactness, LargeChannelsLastPlanes) {
         LayerSpec spec{16, 5, levels, 1, "db1", true};
         SCOPED_TRACE(describe(spec) + " " + std::to_string(h) + "x" + std::to_string(w));
         expect_layer_matches_reference(random_layer(spec, rnd), 1, h, w, Path::automatic, rnd, Layout::nchw16c);
+    }
+}
+
+TEST(Exactness, LargeChannelsLastPlanesThroughBlocks) {
+    // Large channels-last planes of several whole blocks of channels run the
+    // channel-blocked pipeline, the tensors copied block by block
+    // (Layer::variant_for): dense views and views with spare channels per
+    // pixel, stride 1 and 2, against the reference; each also through the
+    // channels-last pipeline itself (the route turned off), which must
+    // agree as well.
+    Random rnd(14);
+    struct Case {
+        int channels, h, w, levels, stride, spare;
+    };
+    for (auto [C, H, W, levels, stride, spare] :
+         {Case{32, 161, 160, 3, 1, 0}, {48, 97, 260, 2, 1, 5}, {32, 130, 200, 5, 1, 3}, {32, 170, 161, 1, 2, 0}}) {
+        LayerSpec spec{C, 5, levels, stride, "db1", true};
+        SCOPED_TRACE(describe(spec) + " " + std::to_string(H) + "x" + std::to_string(W) + " spare " + std::to_string(spare));
+        RandomLayer layer_spec = random_layer(spec, rnd);
+        Layer layer = layer_spec.make_layer();
+        const int N = 1;
+        const std::vector<float> x = rnd.nonzero_vector(size_t(N) * C * H * W);
+        const std::vector<double> ref = reference_forward(layer_spec, x, N, H, W);
+        const std::vector<double> magnitude = reference_forward(layer_spec, x, N, H, W, true);
+        const auto out = layer.output_shape({N, C, H, W});
+        // Channels-last views with `spare` unused channels per pixel.
+        const int64_t pixel = C + spare;
+        std::vector<float> x_memory = rnd.nonzero_vector(size_t(H) * W * pixel);
+        const Tensor X{x_memory.data(), {N, C, H, W}, {H * W * pixel, 1, W * pixel, pixel}};
+        detail::copy_elements(ConstTensor::nchw(x.data(), N, C, H, W), X);
+        for (bool through_blocks : {true, false}) {
+            SCOPED_TRACE(through_blocks ? "through blocks" : "channels-last pipeline");
+            detail::set_channels_last_via_blocked_min_pixels(through_blocks ? -1 : std::numeric_limits<int64_t>::max());
+            std::vector<float> y_memory(size_t(out[2] * out[3] * pixel), -3.0f), y(size_t(out[0] * out[1] * out[2] * out[3]));
+            const Tensor Y{y_memory.data(), out, {out[2] * out[3] * pixel, 1, out[3] * pixel, pixel}};
+            EXPECT_EQ(layer.variant_for(X, Y).layout, through_blocks ? Layout::nchw16c : Layout::channels_last);
+            layer.forward(X, Y);
+            detail::set_channels_last_via_blocked_min_pixels(-1);
+            if (stride == 1) {
+                const std::string ran = detail::last_fused_variant_name();
+                EXPECT_EQ(ran.find("nchw16c") != std::string::npos, through_blocks) << ran;
+            }
+            detail::copy_elements(ConstTensor(Y), Tensor::nchw(y.data(), out[0], out[1], out[2], out[3]));
+            EXPECT_TRUE(matches_reference(y, ref, magnitude));
+            for (size_t i = 0; i < y_memory.size(); i++) {
+                if (int64_t(i) % pixel >= C) ASSERT_EQ(y_memory[i], -3.0f) << "wrote a spare channel at " << i;
+            }
+        }
     }
 }
 
