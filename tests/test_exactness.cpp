@@ -292,16 +292,18 @@ TEST(Exactness, LargeChannelsLastPlanesThroughBlocks) {
     // Large channels-last planes of several whole blocks of channels run the
     // channel-blocked pipeline, the tensors copied block by block
     // (Layer::variant_for): dense views and views with spare channels per
-    // pixel, stride 1 and 2, against the reference; each also through the
+    // pixel, stride 1 and 2, Haar and general filters, against the reference; each also through the
     // channels-last pipeline itself (the route turned off), which must
     // agree as well.
     Random rnd(14);
     struct Case {
         int channels, h, w, levels, stride, spare;
+        const char *wavelet;
     };
-    for (auto [C, H, W, levels, stride, spare] :
-         {Case{32, 161, 160, 3, 1, 0}, {48, 97, 260, 2, 1, 5}, {32, 130, 200, 5, 1, 3}, {32, 170, 161, 1, 2, 0}}) {
-        LayerSpec spec{C, 5, levels, stride, "db1", true};
+    for (auto [C, H, W, levels, stride, spare, wavelet] :
+         {Case{32, 161, 160, 3, 1, 0, "db1"}, {48, 97, 260, 2, 1, 5, "db1"}, {32, 130, 200, 5, 1, 3, "db1"},
+          {32, 170, 161, 1, 2, 0, "db1"}, {32, 165, 160, 2, 1, 2, "db2"}}) {
+        LayerSpec spec{C, 5, levels, stride, wavelet, true};
         SCOPED_TRACE(describe(spec) + " " + std::to_string(H) + "x" + std::to_string(W) + " spare " + std::to_string(spare));
         RandomLayer layer_spec = random_layer(spec, rnd);
         Layer layer = layer_spec.make_layer();
@@ -323,7 +325,7 @@ TEST(Exactness, LargeChannelsLastPlanesThroughBlocks) {
             EXPECT_EQ(layer.variant_for(X, Y).layout, through_blocks ? Layout::nchw16c : Layout::channels_last);
             layer.forward(X, Y);
             detail::set_channels_last_via_blocked_min_pixels(-1);
-            if (stride == 1) {
+            if (stride == 1 && std::string(wavelet) == "db1") {  // the tuned Haar variants name their layout
                 const std::string ran = detail::last_fused_variant_name();
                 EXPECT_EQ(ran.find("nchw16c") != std::string::npos, through_blocks) << ran;
             }
