@@ -72,7 +72,7 @@ const char *last_fused_variant_name();
 // it. Not thread-safe: set it before the forwards.
 void set_huge_plane_min_pixels(int64_t pixels);
 
-// Channels-last layers of more than 16 channels, whole blocks of them,
+// Haar channels-last layers of more than 16 channels, whole blocks of them,
 // whose planes have more than this many pixels run the channel-blocked
 // pipeline, copied into nChw16c on the way in and out (Layer::variant_for).
 // A channels-last task reads one block's 64 bytes of each pixel, a stride

@@ -207,10 +207,10 @@ TEST(Variants, SmallNchwPlanesRunChannelsLast) {
                           "tensor y (output) has shape [1, 16, 6, 7]");
 }
 
-// Large channels-last planes of more than one whole block of channels run
-// the channel-blocked pipeline (the tensors copied block by block); 16
-// channels, a partial block, small planes, the staged path and a
-// channels-last output view of another layout do not.
+// Large Haar channels-last planes of more than one whole block of channels
+// run the channel-blocked pipeline (the tensors copied block by block); 16
+// channels, a partial block, small planes, general filters, the staged path
+// and an output in another layout do not.
 TEST(Variants, LargeChannelsLastPlanesRunBlocked) {
     Random rnd(42);
     const int64_t least = detail::channels_last_via_blocked_min_pixels() + 1;
@@ -218,6 +218,7 @@ TEST(Variants, LargeChannelsLastPlanesRunBlocked) {
     Layer layer32 = random_layer({32, 5, 3, 1, "db1", true}, rnd).make_layer();
     Layer layer16 = random_layer({16, 5, 3, 1, "db1", true}, rnd).make_layer();
     Layer layer24 = random_layer({24, 5, 3, 1, "db1", true}, rnd).make_layer();
+    Layer general32 = random_layer({32, 5, 3, 1, "db2", true}, rnd).make_layer();
     std::vector<float> in(size_t(32) * H * W), out(in.size());
     auto layout_of = [&](const Layer &l, int64_t C, int64_t h, int64_t w, Path p = Path::automatic) {
         return l.variant_for(ConstTensor::nhwc(in.data(), 1, C, h, w), Tensor::nhwc(out.data(), 1, C, h, w), p).layout;
@@ -227,6 +228,7 @@ TEST(Variants, LargeChannelsLastPlanesRunBlocked) {
     EXPECT_EQ(layout_of(layer32, 32, 64, 64), least > 64 * 64 ? Layout::channels_last : Layout::nchw16c);
     EXPECT_EQ(layout_of(layer16, 16, H, W), Layout::channels_last);
     EXPECT_EQ(layout_of(layer24, 24, H, W), Layout::channels_last);
+    EXPECT_EQ(layout_of(general32, 32, H, W), Layout::channels_last);
     // An NCHW output: the input's layout, channels-last, as it is.
     EXPECT_EQ(layer32.variant_for(ConstTensor::nhwc(in.data(), 1, 32, H, W), Tensor::nchw(out.data(), 1, 32, H, W)).layout,
               Layout::channels_last);
