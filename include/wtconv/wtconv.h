@@ -200,7 +200,10 @@ public:
     // tensors: variant(path, layout_for(x, y)), except that small NCHW planes
     // (dense planes, at least 16 channels and pixels, at most a build-set
     // pixel count, 56 x 56 by default) run the channels-last pipeline, with the
-    // tensors repacked on the way in and out (layout channels_last then).
+    // tensors repacked on the way in and out (layout channels_last then), and
+    // large channels-last planes (more than 24 576 pixels, Haar, a multiple of
+    // 16 channels, more than 16, unit channel stride in x and y) run the
+    // channel-blocked pipeline, copied block by block (layout nchw16c then).
     // Throws wtconv::Error, naming the tensor, for tensors forward refuses.
     Variant variant_for(const ConstTensor &x, const Tensor &y, Path path = Path::automatic) const;
 
