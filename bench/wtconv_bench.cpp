@@ -6,7 +6,8 @@
 // fraction of the FMA peak, the memory floor, and the fused output's error
 // against the double-precision reference.
 //
-//   wtconv_bench [--benchmark_* flags]   (e.g. --benchmark_filter=fused)
+//   wtconv_bench [--benchmark_* flags]   (e.g. --benchmark_filter=fused;
+//                           --benchmark_repetitions=N, default 15)
 //   WTCONV_PEAK_GFLOPS=x    the machine's FMA peak (default: measured before
 //                           and after the benchmarks, the larger kept; all
 //                           threads, the widest vectors the CPU has)
@@ -205,12 +206,17 @@ int run(int argc, char **argv) {
     // Fails early on a bad WTCONV_CPU_ISA, and names the variant measured.
     std::printf("CPU variant: %s (WTCONV_CPU_ISA=avx512|avx2|sse41 caps it)\n",
                 case_for(kShapes.back()).layer.variant().isa.c_str());
-    auto add = [](const std::string &name, auto fn) {
-        benchmark::RegisterBenchmark(name.c_str(), fn)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime()
-            ->Repetitions(5)
-            ->ReportAggregatesOnly(true);
+    // Fifteen repetitions unless --benchmark_repetitions says otherwise (a
+    // benchmark's own count would override the flag). On a shared machine
+    // more repetitions steady the medians: a neighbour's burst then moves
+    // fewer of them.
+    const bool repetitions_given = std::any_of(argv + 1, argv + argc, [](const char *a) {
+        return std::string(a).rfind("--benchmark_repetitions", 0) == 0;
+    });
+    auto add = [&](const std::string &name, auto fn) {
+        benchmark::internal::Benchmark *b =
+            benchmark::RegisterBenchmark(name.c_str(), fn)->Unit(benchmark::kMillisecond)->UseRealTime()->ReportAggregatesOnly(true);
+        if (!repetitions_given) b->Repetitions(15);
     };
     for (const Shape &s : kShapes) {
         add("fused_nchw/" + s.name(), [s](benchmark::State &st) { run_layer(st, s, Path::automatic, Layout::nchw); });
