@@ -404,8 +404,14 @@ inline void vectorize_channels(Halide::Func f, const Vars &v, const ChannelVecto
 // reduction's initial value was a pass of its own over the array (a memset)
 // and each tile's sums were loaded back from it: 4-8 % of a forward
 // (PERFORMANCE.md, step 22).
+// With `vector_tiles` (tasks of several channel vectors, one band at a
+// time), a tile is `pixels` pixels of one channel vector, and the task's
+// vectors take their tiles one after another: for the same registers, twice
+// the pixels of a tile of both AVX2 vectors, so each taps row loads fewer
+// input vectors per FMA (8 pixels: 12 loads for 40 FMAs, against 8 for 20).
 inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &compute, const Halide::LoopLevel &store,
-                                    const Vars &v, const ChannelVectors &vectors, int pixels, bool all_bands = false) {
+                                    const Vars &v, const ChannelVectors &vectors, int pixels, bool all_bands = false,
+                                    bool vector_tiles = false) {
     using Halide::TailStrategy;
     const bool bands = conv.dimensions() == 5;
     Halide::Func stored = conv.in();
@@ -419,6 +425,26 @@ inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &
         conv.reorder_storage(v.c, v.x, v.y, v.n);
     }
     stored.split(v.x, xo, xi, pixels, TailStrategy::RoundUp);
+    if (vector_tiles && vectors.several && !all_bands) {
+        Halide::Var cv("cv"), cl("cl");
+        stored.split(v.c, cv, cl, vectors.width, TailStrategy::GuardWithIf)
+            .reorder(cl, xi, cv, xo)
+            .vectorize(cl)
+            .unroll(xi);
+        // The tile's sums: one vector per pixel.
+        const ChannelVectors one{vectors.width, false};
+        conv.compute_at(stored, cv).store_in(Halide::MemoryType::Stack);
+        conv.reorder(v.c, v.x);
+        one.apply(conv, v.c);
+        conv.unroll(v.x);
+        std::vector<Halide::VarOrRVar> order = {v.c, v.x};
+        for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
+        Halide::Stage update = conv.update(0);
+        update.reorder(order);
+        one.apply(update, v.c);
+        update.unroll(v.x);
+        return;
+    }
     if (all_bands) {
         stored.reorder(v.c, xi, v.b, xo, v.y).unroll(v.b);
         conv.reorder(v.c, v.x, v.b).unroll(v.b);
@@ -520,8 +546,12 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     f.output.specialize_fail("wtconv_fused (channels-last): fewer channels than one cache line (16); "
                              "the runtime runs such layers through the NCHW pipeline");
     // Register tiles within the accumulator budget (channels_last_register_tile).
+    // Large planes: tiles of one channel vector (accumulate_in_registers'
+    // vector_tiles), 8 pixels on AVX2 instead of 4 pixels of both vectors:
+    // 0.95-0.98 at 512 x 512 and 224 x 224 (PERFORMANCE.md, step 49).
+    const bool vector_tiles = strips;
     auto register_tile = [&](int level) {
-        return channels_last_register_tile(f.typical_width, level, task_vectors, target);
+        return channels_last_register_tile(f.typical_width, level, vector_tiles ? 1 : task_vectors, target);
     };
 
     // The base conv of one output row (its storage allocated once per
@@ -531,7 +561,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
     if (strips) {
         const Halide::LoopLevel per_tile(f.output, xt);
         accumulate_in_registers(f.base, per_tile, per_tile, v, vectors,
-                                std::min(kStencilPixels, register_tile(0)));
+                                std::min(kStencilPixels, register_tile(0)), false, vector_tiles);
         // A tile's sums (kStencilPixels pixels of one channel vector) on the
         // stack: their size is a min() of the row's remaining pixels, which
         // put them on the heap, one allocation per tile (16 384 per 512 x
@@ -597,7 +627,7 @@ inline void schedule_fused_cpu_channels_last(FusedFuncs &f, const Vars &v, const
             at = Halide::LoopLevel(f.idwt[i], row_pair);
         }
         accumulate_in_registers(f.band_conv[i], at, at, v, vectors, register_tile(level),
-                                all_band_tiles(f.typical_width, level));
+                                all_band_tiles(f.typical_width, level), vector_tiles);
         if (f.haar) unroll_taps_row_for_k5(f.band_conv[i], f.kernel);
         if (f.haar) {
             // The masked sums stay inline in the IDWT, and level 1's IDWT in
