@@ -425,44 +425,32 @@ inline void accumulate_in_registers(Halide::Func conv, const Halide::LoopLevel &
         conv.reorder_storage(v.c, v.x, v.y, v.n);
     }
     stored.split(v.x, xo, xi, pixels, TailStrategy::RoundUp);
-    if (vector_tiles && vectors.several && !all_bands) {
-        Halide::Var cv("cv"), cl("cl");
-        stored.split(v.c, cv, cl, vectors.width, TailStrategy::GuardWithIf)
-            .reorder(cl, xi, cv, xo)
-            .vectorize(cl)
-            .unroll(xi);
-        // The tile's sums: one vector per pixel.
-        const ChannelVectors one{vectors.width, false};
-        conv.compute_at(stored, cv).store_in(Halide::MemoryType::Stack);
+    // The tile's sums: one vector per pixel with vector_tiles, else every
+    // vector of the task.
+    const bool one_vector = vector_tiles && vectors.several && !all_bands;
+    const ChannelVectors tile_vectors = one_vector ? ChannelVectors{vectors.width, false} : vectors;
+    Halide::Var cv("cv"), cl("cl");
+    if (one_vector) {
+        stored.split(v.c, cv, cl, vectors.width, TailStrategy::GuardWithIf).reorder(cl, xi, cv, xo).vectorize(cl);
         conv.reorder(v.c, v.x);
-        one.apply(conv, v.c);
-        conv.unroll(v.x);
-        std::vector<Halide::VarOrRVar> order = {v.c, v.x};
-        for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
-        Halide::Stage update = conv.update(0);
-        update.reorder(order);
-        one.apply(update, v.c);
-        update.unroll(v.x);
-        return;
-    }
-    if (all_bands) {
+    } else if (all_bands) {
         stored.reorder(v.c, xi, v.b, xo, v.y).unroll(v.b);
         conv.reorder(v.c, v.x, v.b).unroll(v.b);
     } else {
         stored.reorder(v.c, xi, xo);
         conv.reorder(v.c, v.x);
     }
-    vectors.apply(stored, v.c);
+    if (!one_vector) vectors.apply(stored, v.c);
     stored.unroll(xi);
-    conv.compute_at(stored, xo).store_in(Halide::MemoryType::Stack);
-    vectors.apply(conv, v.c);
+    conv.compute_at(stored, one_vector ? cv : xo).store_in(Halide::MemoryType::Stack);
+    tile_vectors.apply(conv, v.c);
     conv.unroll(v.x);
     std::vector<Halide::VarOrRVar> order = {v.c, v.x};
     if (all_bands) order.emplace_back(v.b);
     for (const Halide::RVar &r : conv.rvars(0)) order.emplace_back(r);
     Halide::Stage update = conv.update(0);
     update.reorder(order);
-    vectors.apply(update, v.c);
+    tile_vectors.apply(update, v.c);
     update.unroll(v.x);
     if (all_bands) update.unroll(v.b);
 }
